@@ -1,0 +1,114 @@
+"""`shopbridge demo`: the whole product on one machine, with nothing to sign up for.
+
+Starts both sandboxes with demo data on free ports, makes a connection through the same code a user
+goes through (Starweb credentials checked against the shop; Visma's OAuth consent page, redirect,
+`state` check and code exchange), creates the service articles the company lacks, transfers every
+qualifying order and prints the summary. Then it keeps the engine serving (web hooks, /healthz,
+/metrics) until Ctrl-C, unless `--no-serve`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+
+from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.sandbox.common import defaults as d
+from shopbridge.sandbox.common.runner import RunningServer, start_in_thread
+from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
+from shopbridge.store import open_store
+
+DEMO_CONNECTION = "demo"
+DEMO_STARWEB_LIMIT = 3000  # per minute: the sandbox shop is generous so the demo is quick
+DEMO_SETTINGS = {
+    "document_type": "invoice_draft",
+    "trigger_statuses": ["completed", "picking"],
+    "missing_article": "create",
+}
+
+
+def start_sandboxes(*, starweb_limit: int = DEMO_STARWEB_LIMIT) -> tuple[RunningServer, RunningServer]:
+    """Both sandboxes with demo data, in this process, on free ports."""
+    from shopbridge.sandbox.starweb.app import create_app as starweb_app
+    from shopbridge.sandbox.visma.app import create_app as visma_app
+
+    starweb = start_in_thread(
+        starweb_app(
+            SandboxSettings(
+                d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=RateLimitSettings(starweb_limit)
+            )
+        )
+    )
+    visma = start_in_thread(visma_app(SandboxSettings(d.VISMA_CLIENT_ID, d.VISMA_CLIENT_SECRET)))
+    return starweb, visma
+
+
+async def consent_in_sandbox(url: str) -> None:
+    """What a person does in the browser: open Visma's consent page; the sandbox approves and redirects."""
+    async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
+        await client.get(url)
+
+
+async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Path | None = None) -> int:
+    """Run the demo; returns the exit code (0 when the sync worked)."""
+    from shopbridge.cli import print_reports, sweep_all
+
+    data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="shopbridge-demo-"))
+    console.print("[bold]shopbridge demo[/bold]: starting the Starweb and Visma sandboxes with demo data ...")
+    starweb, visma = await asyncio.to_thread(start_sandboxes)
+    try:
+        console.print(
+            f"  Starweb sandbox: {starweb.url}/api/v2  "
+            f"(client {d.STARWEB_CLIENT_ID} / {d.STARWEB_CLIENT_SECRET})\n"
+            f"  Visma sandbox:   {visma.url}/v2  identity {visma.url}  "
+            f"(client {d.VISMA_CLIENT_ID} / {d.VISMA_CLIENT_SECRET})\n"
+            f"  data directory:  {data}"
+        )
+        store = open_store(data_dir=data)
+        await connect_starweb(
+            store,
+            DEMO_CONNECTION,
+            base_url=f"{starweb.url}/api/v2",
+            client_id=d.STARWEB_CLIENT_ID,
+            client_secret=d.STARWEB_CLIENT_SECRET,
+            settings=DEMO_SETTINGS,
+        )
+        console.print("connected the Starweb shop; asking Visma for consent (OAuth) ...")
+        await connect_visma(
+            store,
+            DEMO_CONNECTION,
+            client_id=d.VISMA_CLIENT_ID,
+            client_secret=d.VISMA_CLIENT_SECRET,
+            identity_url=visma.url,
+            api_base=f"{visma.url}/v2",
+            open_url=consent_in_sandbox,
+            timeout=60,
+        )
+        from shopbridge.sync.context import open_context
+
+        async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
+            for w in await ensure_service_articles(ctx):
+                console.print(f"  {w.message}")
+        console.print("authorised in Visma; transferring every qualifying order ...")
+        conns = [store.connections.find(DEMO_CONNECTION)]
+        reports = await sweep_all(store, conns, show_progress=True)
+        print_reports(store, reports)
+        counts = store.transfers.counts()
+        console.print(
+            f"[bold]{counts['transferred']} orders transferred[/bold], "
+            f"{counts['waiting_for_fix']} waiting for a fix, {counts['needs_review']} to review. "
+            f"See them with: shopbridge --data-dir {data} orders list"
+        )
+        if serve:
+            from shopbridge.engine.embedded import run_embedded
+
+            console.print("serving: web hooks, /healthz and /metrics; Ctrl-C stops")
+            await run_embedded(store, host="127.0.0.1", port=port, public_url=None, console=console)
+        return 0
+    finally:
+        starweb.stop()
+        visma.stop()

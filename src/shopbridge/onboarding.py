@@ -1,0 +1,207 @@
+"""Making a connection: the same steps for the CLI, the demo and the tests.
+
+`connect_starweb` checks the shop's credentials against the shop before storing them (encrypted).
+`connect_visma` runs the OAuth authorization-code flow: it catches the redirect on a local callback
+server (or takes a code pasted by the user), checks `state`, exchanges the code and stores the token
+pair encrypted. `ensure_service_articles` creates the shipping, fee and discount articles a
+company lacks, so the first orders do not wait for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from shopbridge.domain.models import Warning
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.store import ConnectionExists, Store
+from shopbridge.store.schema import Connection
+from shopbridge.sync.context import (
+    STARWEB_SECRET,
+    VISMA_APP_SECRET,
+    ConnectionContext,
+    StoreTokenStore,
+)
+from shopbridge.sync.reference import ReferenceData
+from shopbridge.sync.settings import ConnectionSettings
+from shopbridge.visma.oauth import VismaOAuth
+
+STARWEB_URL = "https://{shop_id}.starwebserver.se/api/v2"
+
+
+async def connect_starweb(
+    store: Store,
+    name: str,
+    *,
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    settings: dict[str, Any] | None = None,
+) -> Connection:
+    """Create (or update) connection `name` for a Starweb shop, after checking the credentials work."""
+    async with StarwebClient(base_url, client_id, client_secret) as client:
+        await client.get_shop()  # raises AuthenticationError / TransportError with a clear message
+    try:
+        conn = store.connections.create(
+            name,
+            starweb_base_url=base_url,
+            settings=ConnectionSettings.model_validate(settings or {}).model_dump(mode="json"),
+        )
+    except ConnectionExists:
+        conn = store.connections.find(name)
+        store.connections.update(conn.id, starweb_base_url=base_url)
+        if settings:
+            store.connections.update_settings(conn.id, settings)
+    store.secrets.put(conn.id, STARWEB_SECRET, {"client_id": client_id, "client_secret": client_secret})
+    return store.connections.get(conn.id)
+
+
+@dataclass
+class CallbackResult:
+    code: str | None = None
+    state: str | None = None
+    error: str | None = None
+
+
+class CallbackServer:
+    """A one-shot local HTTP server that catches the OAuth redirect (`/callback?code=...&state=...`)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        result = CallbackResult()
+        done = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                result.code = (query.get("code") or [None])[0]
+                result.state = (query.get("state") or [None])[0]
+                result.error = (query.get("error") or [None])[0]
+                ok = result.code is not None
+                self.send_response(200 if ok else 400)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                text = (
+                    "shopbridge is connected to Visma. You can close this tab." if ok else "Consent failed."
+                )
+                self.wfile.write(f"<html><body><p>{text}</p></body></html>".encode())
+                done.set()
+
+            def log_message(self, *args: Any) -> None:  # keep codes out of the console
+                return
+
+        self._server = HTTPServer((host, port), Handler)
+        self.result = result
+        self._done = done
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def redirect_uri(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/callback"
+
+    async def wait(self, timeout: float) -> CallbackResult:
+        ok = await asyncio.to_thread(self._done.wait, timeout)
+        if not ok:
+            raise TimeoutError(f"no answer from Visma's consent page within {timeout:.0f} s")
+        return self.result
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+OpenUrl = Callable[[str], Awaitable[None] | None]
+
+
+async def connect_visma(
+    store: Store,
+    connection: str | int,
+    *,
+    client_id: str,
+    client_secret: str,
+    identity_url: str | None = None,
+    api_base: str | None = None,
+    code: str | None = None,
+    redirect_uri: str | None = None,
+    open_url: OpenUrl | None = None,
+    timeout: float = 300.0,
+    callback_port: int = 0,
+) -> Connection:
+    """Authorise the connection in Visma and store the token pair (encrypted).
+
+    Without `code`: start a local callback server, hand the authorize URL to `open_url` (a browser,
+    or in the demo an HTTP client that follows the sandbox's auto-consent), wait for the redirect,
+    check `state`, exchange the code. With `code` (pasted by the user): exchange it for `redirect_uri`.
+    """
+    conn = store.connections.find(connection)
+    fields: dict[str, Any] = {}
+    if identity_url:
+        fields["visma_identity_url"] = identity_url
+    if api_base:
+        fields["visma_api_base"] = api_base
+    if fields:
+        conn = store.connections.update(conn.id, **fields)
+    server = None if code else CallbackServer(port=callback_port)
+    uri = redirect_uri or (server.redirect_uri if server else "http://127.0.0.1:8765/callback")
+    store.secrets.put(
+        conn.id,
+        VISMA_APP_SECRET,
+        {"client_id": client_id, "client_secret": client_secret, "redirect_uri": uri},
+    )
+    extra = {"identity_url": conn.visma_identity_url} if conn.visma_identity_url else {}
+    oauth = VismaOAuth(client_id, client_secret, uri, token_store=StoreTokenStore(store, conn.id), **extra)
+    try:
+        if server is not None:
+            url, state = oauth.authorize_url()
+            if open_url is not None:
+                opened = open_url(url)
+                if asyncio.iscoroutine(opened):
+                    await opened
+            result = await server.wait(timeout)
+            if result.error or not result.code:
+                raise PermissionError(f"Visma consent was not given ({result.error or 'no code'})")
+            oauth.check_state(state, result.state)
+            code = result.code
+        await oauth.exchange_code(code or "")
+    finally:
+        if server is not None:
+            server.close()
+        await oauth.aclose()
+    return store.connections.get(conn.id)
+
+
+async def ensure_service_articles(ctx: ConnectionContext) -> list[Warning]:
+    """Create the shipping, payment-fee and discount articles the settings name but Visma lacks."""
+    ref = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+    await ref.refresh_articles()
+    s = ctx.settings
+    created: list[Warning] = []
+    names = {"shipping_articles": "Frakt", "fee_articles": "Fakturaavgift", "discount_articles": "Rabatt"}
+    for setting, label in names.items():
+        for rate, number in getattr(s, setting).items():
+            if await ref.article(number) is not None:
+                continue
+            coding = await ref.coding_for_rate(rate, s.coding_by_rate)
+            unit = await ref.default_unit_id(s.unit_id)
+            if coding is None or unit is None:
+                continue
+            body = {
+                "Number": number,
+                "Name": f"{label} {rate} %",
+                "CodingId": coding,
+                "UnitId": unit,
+                "IsActive": True,
+                "NetPrice": 0,
+            }
+            article = await ctx.visma.articles.create(body)
+            ref.remember_article(article)
+            created.append(
+                Warning(code="article_created", message=f"created article {number} ({label} {rate} %)")
+            )
+    return created

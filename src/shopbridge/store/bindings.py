@@ -1,0 +1,181 @@
+"""The binder: which Visma thing is which Starweb thing, per connection and entity type.
+
+Entity types in use: ``order`` (Starweb order → Visma invoice draft or order), ``customer``,
+``article`` (SKU → article), ``product``. Ids are stored as strings. Both directions are unique in
+the database, so a race can never bind one thing twice: :meth:`Bindings.bind` raises
+``BindingConflict`` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .schema import Binding, utcnow
+from .sql import SessionFactory, upsert
+
+__all__ = ["BindingConflict", "Bindings", "content_hash"]
+
+
+class BindingConflict(ValueError):
+    """The Visma id is already bound to another Starweb id (or the other way round)."""
+
+
+def content_hash(value: Any) -> str:
+    """A stable sha256 of a JSON-able value (dict key order does not matter), for up-to-date checks."""
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class Bindings:
+    def __init__(self, session: SessionFactory) -> None:
+        self._session = session
+
+    def bind(
+        self,
+        connection_id: int,
+        entity_type: str,
+        starweb_id: str | int,
+        visma_id: str,
+        *,
+        visma_number: str | None = None,
+        content_hash: str | None = None,
+        now: datetime | None = None,
+    ) -> Binding:
+        """Record (or update) that ``starweb_id`` is ``visma_id``; committed at once.
+
+        Re-binding the same Starweb id to another Visma id replaces the old binding. Binding a Visma
+        id that already belongs to another Starweb id raises ``BindingConflict``.
+        """
+        try:
+            with self._session() as s:
+                return self.bind_in(
+                    s,
+                    connection_id,
+                    entity_type,
+                    starweb_id,
+                    visma_id,
+                    visma_number=visma_number,
+                    content_hash=content_hash,
+                    now=now,
+                )
+        except IntegrityError as exc:
+            raise BindingConflict(
+                f"{entity_type} {visma_id} in Visma is already bound to another Starweb {entity_type}"
+            ) from exc
+
+    @staticmethod
+    def bind_in(
+        session: Session,
+        connection_id: int,
+        entity_type: str,
+        starweb_id: str | int,
+        visma_id: str,
+        *,
+        visma_number: str | None = None,
+        content_hash: str | None = None,
+        now: datetime | None = None,
+    ) -> Binding:
+        """:meth:`bind` inside an open transaction (raises ``IntegrityError`` on a conflict)."""
+        values = {
+            "connection_id": connection_id,
+            "entity_type": entity_type,
+            "starweb_id": str(starweb_id),
+            "visma_id": str(visma_id),
+            "visma_number": visma_number,
+            "content_hash": content_hash,
+            "synced_at": now or utcnow(),
+        }
+        upsert(session, Binding, values, keys=("connection_id", "entity_type", "starweb_id"))
+        row = session.scalar(
+            select(Binding)
+            .where(
+                Binding.connection_id == connection_id,
+                Binding.entity_type == entity_type,
+                Binding.starweb_id == str(starweb_id),
+            )
+            .execution_options(populate_existing=True)
+        )
+        assert row is not None
+        return row
+
+    def get(self, connection_id: int, entity_type: str, starweb_id: str | int) -> Binding | None:
+        """The binding of a Starweb id, or None."""
+        with self._session() as s:
+            return s.scalar(
+                select(Binding).where(
+                    Binding.connection_id == connection_id,
+                    Binding.entity_type == entity_type,
+                    Binding.starweb_id == str(starweb_id),
+                )
+            )
+
+    def get_by_visma(self, connection_id: int, entity_type: str, visma_id: str) -> Binding | None:
+        """The binding of a Visma id, or None."""
+        with self._session() as s:
+            return s.scalar(
+                select(Binding).where(
+                    Binding.connection_id == connection_id,
+                    Binding.entity_type == entity_type,
+                    Binding.visma_id == str(visma_id),
+                )
+            )
+
+    def visma_id(self, connection_id: int, entity_type: str, starweb_id: str | int) -> str | None:
+        b = self.get(connection_id, entity_type, starweb_id)
+        return b.visma_id if b else None
+
+    def is_up_to_date(
+        self, connection_id: int, entity_type: str, starweb_id: str | int, content_hash: str
+    ) -> bool:
+        """True when bound and the stored hash equals ``content_hash`` (nothing to send)."""
+        b = self.get(connection_id, entity_type, starweb_id)
+        return b is not None and b.content_hash == content_hash
+
+    def set_hash(
+        self,
+        connection_id: int,
+        entity_type: str,
+        starweb_id: str | int,
+        content_hash: str | None,
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        """Update the content hash and ``synced_at`` of an existing binding; False if not bound."""
+        with self._session() as s:
+            row = s.scalar(
+                select(Binding).where(
+                    Binding.connection_id == connection_id,
+                    Binding.entity_type == entity_type,
+                    Binding.starweb_id == str(starweb_id),
+                )
+            )
+            if row is None:
+                return False
+            row.content_hash = content_hash
+            row.synced_at = now or utcnow()
+            return True
+
+    def unbind(self, connection_id: int, entity_type: str, starweb_id: str | int) -> bool:
+        with self._session() as s:
+            res = s.execute(
+                delete(Binding).where(
+                    Binding.connection_id == connection_id,
+                    Binding.entity_type == entity_type,
+                    Binding.starweb_id == str(starweb_id),
+                )
+            )
+            return bool(res.rowcount)
+
+    def all(self, connection_id: int, entity_type: str | None = None) -> list[Binding]:
+        with self._session() as s:
+            q = select(Binding).where(Binding.connection_id == connection_id)
+            if entity_type is not None:
+                q = q.where(Binding.entity_type == entity_type)
+            return list(s.scalars(q.order_by(Binding.entity_type, Binding.id)))

@@ -1,0 +1,60 @@
+"""Received Starweb web hooks, deduplicated on their ``uuid`` (Starweb resends with the same one)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from .schema import WebhookEvent, utcnow
+from .sql import SessionFactory, insert_ignore
+
+__all__ = ["WebhookEvents"]
+
+
+class WebhookEvents:
+    def __init__(self, session: SessionFactory) -> None:
+        self._session = session
+
+    def record(
+        self,
+        connection_id: int,
+        uuid: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        """Remember a hook; True if it is new, False if this ``uuid`` was seen before (ignore it)."""
+        with self._session() as s:
+            return insert_ignore(
+                s,
+                WebhookEvent,
+                {
+                    "uuid": str(uuid),
+                    "connection_id": connection_id,
+                    "received_at": now or utcnow(),
+                    "payload": payload,
+                },
+                keys=("uuid",),
+            )
+
+    def seen(self, uuid: str) -> bool:
+        with self._session() as s:
+            return s.scalar(select(WebhookEvent.id).where(WebhookEvent.uuid == str(uuid))) is not None
+
+    def recent(self, connection_id: int, limit: int = 50) -> list[WebhookEvent]:
+        with self._session() as s:
+            q = (
+                select(WebhookEvent)
+                .where(WebhookEvent.connection_id == connection_id)
+                .order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc())
+                .limit(limit)
+            )
+            return list(s.scalars(q))
+
+    def purge(self, older_than: timedelta, *, now: datetime | None = None) -> int:
+        """Forget hooks received before ``now - older_than`` (Starweb resends for about 5 hours)."""
+        cutoff = (now or utcnow()) - older_than
+        with self._session() as s:
+            return int(s.execute(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff)).rowcount or 0)

@@ -1,0 +1,136 @@
+"""One connection, ready to sweep: its settings, its decrypted credentials, its two clients.
+
+Secrets stay in the store, encrypted; they are decrypted here only to build the clients and are
+never logged. Visma's rotating token pair is kept through `StoreTokenStore`, which writes the new
+pair in one transaction before the client uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.store import Store
+from shopbridge.store.schema import Connection
+from shopbridge.sync.settings import ConnectionSettings
+from shopbridge.visma.client import VismaClient
+from shopbridge.visma.oauth import TokenSet, VismaOAuth
+
+STARWEB_SECRET = "starweb"  # {"client_id", "client_secret"}
+VISMA_APP_SECRET = "visma_app"  # {"client_id", "client_secret", "redirect_uri"}
+VISMA_TOKENS = "visma_tokens"  # TokenSet.to_dict()
+WEBHOOK_SECRET = "webhook_secret"  # str
+
+_token_locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+
+class NotConfigured(RuntimeError):
+    """The connection lacks credentials for one side; the message says which command fixes it."""
+
+
+class StoreTokenStore:
+    """Visma's token pair in the store's encrypted secrets, one row, replaced atomically."""
+
+    def __init__(self, store: Store, connection_id: int) -> None:
+        self.store = store
+        self.connection_id = connection_id
+
+    async def load(self) -> TokenSet | None:
+        raw = self.store.secrets.get(self.connection_id, VISMA_TOKENS)
+        return TokenSet.from_dict(raw) if isinstance(raw, dict) else None
+
+    async def save(self, tokens: TokenSet) -> None:
+        self.store.secrets.put(self.connection_id, VISMA_TOKENS, tokens.to_dict())
+
+    async def clear(self) -> None:
+        self.store.secrets.delete(self.connection_id, VISMA_TOKENS)
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[None]:
+        key = (self.store.url, self.connection_id)
+        lock = _token_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            yield
+
+
+@dataclass
+class ConnectionContext:
+    """Everything a flow needs for one connection. Close it with `aclose()` (or `async with`)."""
+
+    store: Store
+    connection: Connection
+    settings: ConnectionSettings
+    starweb: StarwebClient
+    visma: VismaClient
+    worker: str = "embedded"
+    cache: dict[str, Any] = field(default_factory=dict)  # reference data kept between sweeps
+
+    @property
+    def id(self) -> int:
+        return self.connection.id
+
+    @property
+    def name(self) -> str:
+        return self.connection.name
+
+    @property
+    def api_calls(self) -> int:
+        """HTTP requests sent by both clients so far."""
+        return self.starweb.total_calls + self.visma.total_calls
+
+    async def aclose(self) -> None:
+        await self.starweb.aclose()
+        await self.visma.aclose()
+        await self.visma.oauth.aclose()
+
+    async def __aenter__(self) -> ConnectionContext:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def visma_oauth(store: Store, conn: Connection, **kw: Any) -> VismaOAuth:
+    """The OAuth helper of a connection, with its token pair in the store."""
+    app = store.secrets.get(conn.id, VISMA_APP_SECRET)
+    if not isinstance(app, dict):
+        raise NotConfigured(f"connection {conn.name!r} has no Visma app: run `shopbridge connect visma`")
+    extra = {"identity_url": conn.visma_identity_url} if conn.visma_identity_url else {}
+    return VismaOAuth(
+        app["client_id"],
+        app["client_secret"],
+        app.get("redirect_uri") or "http://127.0.0.1:8765/callback",
+        token_store=StoreTokenStore(store, conn.id),
+        **extra,
+        **kw,
+    )
+
+
+def open_context(
+    store: Store, name_or_id: str | int, *, worker: str = "embedded", **client_kw: Any
+) -> ConnectionContext:
+    """Build the context of a connection from the store (raises `NotConfigured` when incomplete)."""
+    conn = store.connections.find(name_or_id)
+    settings = ConnectionSettings.model_validate(conn.settings or {})
+    sw = store.secrets.get(conn.id, STARWEB_SECRET)
+    if not isinstance(sw, dict) or not conn.starweb_base_url:
+        raise NotConfigured(f"connection {conn.name!r} has no Starweb shop: run `shopbridge connect starweb`")
+    if store.secrets.get(conn.id, VISMA_TOKENS) is None:
+        raise NotConfigured(f"connection {conn.name!r} has no Visma consent: `shopbridge connect visma`")
+    starweb_kw = {k: v for k, v in client_kw.items() if k.startswith("starweb_")}
+    visma_kw = {k: v for k, v in client_kw.items() if k.startswith("visma_")}
+    starweb = StarwebClient(
+        conn.starweb_base_url,
+        sw["client_id"],
+        sw["client_secret"],
+        **{k.removeprefix("starweb_"): v for k, v in starweb_kw.items()},
+    )
+    visma_extra = {k.removeprefix("visma_"): v for k, v in visma_kw.items()}
+    if conn.visma_api_base:
+        visma_extra.setdefault("api_base", conn.visma_api_base)
+    visma = VismaClient(visma_oauth(store, conn), **visma_extra)
+    return ConnectionContext(store, conn, settings, starweb, visma, worker=worker)

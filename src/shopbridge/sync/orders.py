@@ -1,0 +1,707 @@
+"""The order flow, Starweb → Visma: paid orders become invoice drafts or orders, exactly once, to the öre.
+
+One sweep of one connection:
+
+1. **Discover** (level-triggered): list the shop's complete orders in the trigger statuses created
+   since the start date, and make sure each has a transfer row. A web hook only makes a sweep come
+   sooner and look at its order first; nothing depends on hooks arriving.
+2. **Transfer** each due row (`claim_due`), a few at a time:
+   read the order → map it (`starweb.mapping`) → check it (VAT treatment, currency, addresses) →
+   find or create the customer → find the articles → build the document (`visma.mapping`) →
+   **record the intent** (committed) → create it in Visma with a `reconcile` that looks for a
+   document carrying the order's reference → **check the totals** against the shop's → record it
+   (`mark_transferred`, binding and usage in one commit) → write the Visma id back onto the Starweb
+   order (`externalServices`, service "visma").
+3. Bad input parks the order in `waiting_for_fix` with one sentence saying what to fix; passing
+   failures go back to `pending` with exponential backoff; the other orders go on.
+
+Exactly once: an attempt that finds an intent from an earlier attempt (a crash, a timeout, a killed
+worker) first looks in Visma for a draft, order or invoice with the order's reference and adopts it
+instead of creating another. The first attempt needs no look-up: no document can carry the reference
+before its intent was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from shopbridge.domain.models import LineKind, Order, OrderLine, Warning
+from shopbridge.domain.money import VatSummary, normalize_rate
+from shopbridge.domain.text import MAX_ARTICLE_NUMBER, MAX_NAME, shorten
+from shopbridge.domain.vat import VatTreatment, check_order_vat, treatment
+from shopbridge.http.errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from shopbridge.starweb.mapping import as_dict, external_service, order_from_wire
+from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
+from shopbridge.store.schema import Transfer
+from shopbridge.sync.base import Hint, SweepReport
+from shopbridge.sync.context import ConnectionContext
+from shopbridge.sync.reference import ReferenceData
+from shopbridge.sync.settings import rate_key
+from shopbridge.visma.mapping import (
+    ArticleRef,
+    customer_body,
+    document_body,
+    document_vat_rates,
+    line_targets,
+    rows_for_line,
+)
+from shopbridge.visma.odata import odata_eq
+
+log = structlog.get_logger("shopbridge.orders")
+
+ORDER_INCLUDE = ["items", "addresses", "customer", "externalServices"]
+SERVICE_NAME = "visma"
+EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CANCELLED_CODES = {"canceled", "cancelled"}
+
+
+class OrderInputError(Exception):
+    """The order cannot be transferred as it is; the message says what to fix, in one sentence."""
+
+
+def crash_point(name: str) -> None:
+    """Die here, hard, when `SHOPBRIDGE_CRASH_AT` names this point (for the exactly-once tests)."""
+    if os.environ.get("SHOPBRIDGE_CRASH_AT") == name:
+        os._exit(137)
+
+
+@dataclass
+class Plan:
+    """Everything decided about one order before anything is written to Visma."""
+
+    order: Order
+    kind: str
+    body: dict[str, Any]
+    reference: str
+    warnings: list[Warning] = field(default_factory=list)
+    treatment: VatTreatment = VatTreatment.DOMESTIC
+
+
+class OrderFlow:
+    """Starweb orders → Visma invoice drafts or orders for one connection."""
+
+    name = "orders"
+
+    def __init__(
+        self,
+        ctx: ConnectionContext,
+        *,
+        concurrency: int = 4,
+        batch: int = 50,
+        on_progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        """`on_progress(event, n)`: "found" with the number due, then "done" once per order handled."""
+        self.ctx = ctx
+        self.on_progress = on_progress
+        self.settings = ctx.settings
+        self.store = ctx.store
+        self.concurrency = concurrency
+        self.batch = batch
+        self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        self._customer_locks: dict[str, asyncio.Lock] = {}
+
+    # ------------------------------------------------------------------ sweep
+    async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
+        """Discover qualifying orders (all, or just the hinted ones) and transfer every due one."""
+        report = SweepReport(self.ctx.name)
+        calls_before = self.ctx.api_calls
+        self.store.transfers.release_stale(older_than=_STALE, connection_id=self.ctx.id)
+        fetched: dict[str, Any] = {}
+        order_hints = [h for h in hints or [] if h.kind == "order"]
+        if order_hints:
+            for hint in order_hints:
+                await self._discover_one(hint.ref, fetched)
+        else:
+            await self.discover(fetched, report)
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(t: Transfer) -> None:
+            async with semaphore:
+                await self.transfer(t, fetched.pop(t.starweb_order_id, None), report)
+            if self.on_progress:
+                self.on_progress("done", 1)
+
+        while True:
+            due = self.store.transfers.claim_due(self.ctx.id, limit=self.batch, worker=self.ctx.worker)
+            if not due:
+                break
+            if self.on_progress:
+                self.on_progress("found", len(due))
+            await asyncio.gather(*(one(t) for t in due))
+        report.api_calls = self.ctx.api_calls - calls_before
+        return report
+
+    async def discover(self, fetched: dict[str, Any], report: SweepReport) -> None:
+        """Make sure every qualifying order has a transfer row; repair missing write-backs."""
+        ids, unknown = await self.ref.status_ids(self.settings.trigger_statuses)
+        if unknown:
+            report.add("config_error", "settings", f"unknown trigger statuses: {', '.join(unknown)}")
+        filters: dict[str, Any] = {"sortBy": "orderId", "sortOrder": "ASC"}
+        if self.settings.start_date:
+            start = datetime.combine(self.settings.start_date, time.min, tzinfo=UTC)
+            filters["ordersCreatedAfter"] = start.isoformat().replace("+00:00", "Z")
+        for status_id in sorted(ids):
+            async for order in self.ctx.starweb.iter_orders(
+                include=ORDER_INCLUDE, statusFilter=status_id, **filters
+            ):
+                wire = as_dict(order)
+                if not self._qualifies(wire, ids):
+                    continue
+                oid = str(wire["orderId"])
+                t = self.store.transfers.upsert_pending(
+                    self.ctx.id, oid, starweb_order_number=oid, document_type=self.settings.document_type
+                )
+                if t.state == TransferState.TRANSFERRED:
+                    if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
+                        await self.write_back(t, t.visma_document_id, t.visma_document_number, report)
+                else:
+                    fetched[oid] = wire
+                report.add("seen")
+
+    async def _discover_one(self, order_id: str, fetched: dict[str, Any]) -> None:
+        ids, _ = await self.ref.status_ids(self.settings.trigger_statuses)
+        try:
+            wire = as_dict(await self.ctx.starweb.get_order(int(order_id), include=ORDER_INCLUDE))
+        except NotFoundError:
+            return
+        if self._qualifies(wire, ids):
+            oid = str(wire["orderId"])
+            self.store.transfers.upsert_pending(
+                self.ctx.id,
+                oid,
+                starweb_order_number=oid,
+                document_type=self.settings.document_type,
+                wake=True,
+            )
+            fetched[oid] = wire
+
+    def _qualifies(self, wire: dict[str, Any], trigger_ids: set[int]) -> bool:
+        if not wire.get("isComplete") or wire.get("statusId") not in trigger_ids:
+            return False
+        if self.settings.start_date and wire.get("createdAt"):
+            created = datetime.fromisoformat(str(wire["createdAt"]).replace("Z", "+00:00"))
+            if created.date() < self.settings.start_date:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ one order
+    async def transfer(self, t: Transfer, wire: dict[str, Any] | None, report: SweepReport) -> None:
+        """One attempt at one claimed order. Never raises: every outcome lands on the transfer row."""
+        oid = t.starweb_order_id
+        attempt = self.store.journal.start(t.id, {"order": oid, "attempt": t.attempts})
+        structlog.contextvars.bind_contextvars(order=oid)
+        try:
+            if wire is None:
+                wire = as_dict(await self.ctx.starweb.get_order(int(oid), include=ORDER_INCLUDE))
+            outcome = await self._transfer(t, wire, attempt, report)
+            report.add(outcome)
+        except ClaimLost:
+            log.info("order.claim_lost")
+            report.add("claim_lost")
+        except OrderInputError as exc:
+            self._wait(t, attempt, str(exc), fix=True)
+            report.add(TransferState.WAITING_FOR_FIX.value, oid, str(exc))
+        except ApiError as exc:
+            reason, fix = _explain(exc)
+            if not fix and t.attempts >= self.settings.max_attempts:
+                reason, fix = f"gave up after {t.attempts} attempts: {reason}", True
+            self._wait(t, attempt, reason, fix=fix, error_id=exc.request_id)
+            report.add(TransferState.WAITING_FOR_FIX.value if fix else "retry_later", oid, reason)
+        except Exception as exc:  # a bug must not stop the other orders
+            log.exception("order.failed")
+            reason = f"internal error ({type(exc).__name__}: {exc}); it will be retried"
+            self._wait(t, attempt, reason, fix=t.attempts >= self.settings.max_attempts)
+            report.add("error", oid, reason)
+        finally:
+            structlog.contextvars.unbind_contextvars("order")
+
+    async def _transfer(self, t: Transfer, wire: dict[str, Any], attempt: int, report: SweepReport) -> str:
+        status = wire.get("statusId")
+        cancelled = {s.statusId for s in await self.ref.order_statuses() if str(s.idCode) in CANCELLED_CODES}
+        done = _parse_external(external_service(wire, SERVICE_NAME))
+        if done is not None:  # written back by an earlier attempt whose record was lost
+            return self._adopt(t, attempt, done[0], done[1], done[2], wire=None)
+        if status in cancelled:
+            self.store.transfers.mark_skipped(
+                t, "the order was cancelled in the shop before it was transferred"
+            )
+            self.store.journal.finish(attempt, TransferState.SKIPPED)
+            return TransferState.SKIPPED.value
+        order = order_from_wire(wire, shop_id="1", reference_prefix=self.settings.reference_prefix)
+        kind = t.document_type or self.settings.document_type
+        reference = order.reference or order.number
+        if t.intent_key:  # an earlier attempt may have created the document: look before creating
+            found = await self.find_document(t.intent_key, kind)
+            if found is not None:
+                return self._adopt(t, attempt, kind, found, None, wire=wire, order=order)
+        plan = await self.plan(order, kind)
+        self.store.transfers.record_intent(t, reference, document_type=kind)
+        self.store.journal.update(attempt, request={"order": order.order_id, "document": _summary(plan.body)})
+        crash_point("before_create")
+
+        async def reconcile() -> Any:
+            return await self.find_document(reference, kind)
+
+        created = await self._create(kind, plan.body, reconcile)
+        crash_point("after_create")
+        doc = created if isinstance(created, dict) else created.model_dump(by_alias=True)
+        return await self._record(t, attempt, plan, doc, report)
+
+    async def _create(self, kind: str, body: dict[str, Any], reconcile: Any) -> Any:
+        if kind == "order":
+            return await self.ctx.visma.orders.create(body, reconcile=reconcile)
+        return await self.ctx.visma.drafts.create(body, reconcile=reconcile)
+
+    async def _record(
+        self, t: Transfer, attempt: int, plan: Plan, doc: dict[str, Any], report: SweepReport
+    ) -> str:
+        doc_id = str(doc.get("Id"))
+        number = doc.get("Number") or doc.get("InvoiceNumber")
+        differences = totals_differences(plan.order, doc, tolerance=self.settings.totals_tolerance)
+        response = {"id": doc_id, "number": number, "totals": _doc_totals(doc)}
+        if differences:
+            reason = "totals differ between the shop and Visma: " + "; ".join(differences)
+            self.store.transfers.mark_needs_review(
+                t,
+                reason,
+                {"shop": _shop_totals(plan.order), "visma": _doc_totals(doc), "differences": differences},
+                visma_document_id=doc_id,
+                visma_document_number=number,
+                warnings=plan.warnings,
+            )
+            self.store.journal.finish(attempt, TransferState.NEEDS_REVIEW, response=response, error=reason)
+            outcome = TransferState.NEEDS_REVIEW.value
+            report.add("needs_review_reason", t.starweb_order_id, reason)
+        else:
+            self.store.transfers.mark_transferred(
+                t, doc_id, number, document_type=plan.kind, warnings=plan.warnings
+            )
+            self.store.journal.finish(attempt, TransferState.TRANSFERRED, response=response)
+            outcome = TransferState.TRANSFERRED.value
+        log.info("order.transferred", kind=plan.kind, visma_id=doc_id, number=number, outcome=outcome)
+        await self.write_back(t, doc_id, number, report, kind=plan.kind)
+        return outcome
+
+    def _adopt(
+        self,
+        t: Transfer,
+        attempt: int,
+        kind: str,
+        found: Any,
+        number: Any,
+        *,
+        wire: dict[str, Any] | None,
+        order: Order | None = None,
+    ) -> str:
+        """An earlier attempt created the document: record it instead of creating another."""
+        doc = found if isinstance(found, dict) else (found.model_dump(by_alias=True) if found else {})
+        doc_id = str(doc.get("Id") or found)
+        number = number or doc.get("Number") or doc.get("InvoiceNumber")
+        self.store.transfers.mark_transferred(t, doc_id, number, document_type=kind)
+        self.store.journal.finish(
+            attempt, TransferState.TRANSFERRED, response={"id": doc_id, "number": number, "adopted": True}
+        )
+        log.info("order.adopted", visma_id=doc_id)
+        return TransferState.TRANSFERRED.value
+
+    async def write_back(
+        self, t: Transfer, doc_id: str, number: Any, report: SweepReport, *, kind: str | None = None
+    ) -> None:
+        """Put the Visma document on the Starweb order; a failure is repaired by a later sweep."""
+        value = external_value(kind or t.document_type or self.settings.document_type, doc_id)
+        try:
+            await self.ctx.starweb.add_external_service(int(t.starweb_order_id), SERVICE_NAME, value)
+            report.add("written_back")
+        except ApiError as exc:
+            log.warning("order.write_back_failed", error=str(exc))
+            report.add("write_back_pending")
+
+    def _wait(
+        self, t: Transfer, attempt: int, reason: str, *, fix: bool, error_id: str | None = None
+    ) -> None:
+        state = TransferState.WAITING_FOR_FIX if fix else TransferState.PENDING
+        retry_at = None if fix else utcnow() + backoff(t.attempts, base=_RETRY_BASE)
+        try:
+            self.store.transfers.mark_waiting(t, reason, retry_at, state=state)
+        except ClaimLost:
+            return
+        error = f"{reason} [Visma ErrorId {error_id}]" if error_id else reason
+        self.store.journal.finish(attempt, state, error=error)
+        log.info("order.waiting", state=state.value, reason=reason)
+
+    # ------------------------------------------------------------------ planning
+    async def plan(self, order: Order, kind: str) -> Plan:
+        """Check the order and build the Visma document body; raises `OrderInputError` with the reason."""
+        self._check_input(order)
+        vat_kind = treatment(order, uses_oss=self.settings.uses_oss)
+        problem = check_order_vat(order, vat_kind)
+        if problem:
+            raise OrderInputError(problem)
+        if order.currency not in await self.ref.currencies():
+            raise OrderInputError(f"the Visma company has no currency {order.currency}; add it in Visma")
+        warnings: list[Warning] = []
+        customer = await self.customer_for(order, warnings)
+        includes_vat = bool(customer.get("IsPrivatePerson")) and await self._private_prices_include_vat()
+        lines = order.sales_lines()
+        articles = await self.articles_for(lines, vat_kind, warnings)
+        foreign = order.currency != "SEK" or (customer.get("InvoiceCountryCode") or "SE") != "SE"
+        targets = line_targets(order, lines, gross=includes_vat)
+        rows: list[dict[str, Any]] = []
+        for line, article, target in zip(lines, articles, targets, strict=True):
+            if not target and line.kind is not LineKind.ITEM:
+                continue
+            rows += rows_for_line(
+                line, article, target=target, price_places=4 if foreign else 2, gross=includes_vat
+            )
+        body, more = document_body(
+            order,
+            kind=kind,
+            customer_id=str(customer["Id"]),
+            rows=rows,
+            reference_field=self.settings.reference_field,
+        )
+        if kind == "invoice_draft" and order.currency_rate and order.currency != "SEK":
+            body["CurrencyRate"] = order.currency_rate
+        return Plan(order, kind, body, order.reference or order.number, warnings + more, vat_kind)
+
+    def _check_input(self, order: Order) -> None:
+        if order.total_inc_vat <= 0:
+            raise OrderInputError(
+                f"the order total is {order.total_inc_vat} {order.currency}; nothing to invoice"
+            )
+        address = order.billing_address
+        if address is None or not address.postal_code:
+            raise OrderInputError("the invoice address has no postal code; add it on the order in Starweb")
+        if not address.city:
+            raise OrderInputError("the invoice address has no city; add it on the order in Starweb")
+        email = order.customer.email
+        if email and not EMAIL_OK.match(email):
+            raise OrderInputError(
+                f"the customer's email address {email!r} is not valid; correct it in Starweb"
+            )
+        missing_sku = [line.name for line in order.lines_of(LineKind.ITEM) if not line.sku]
+        if missing_sku:
+            raise OrderInputError(
+                f"order line {missing_sku[0]!r} has no SKU; every product needs an article number"
+            )
+
+    async def _private_prices_include_vat(self) -> bool:
+        settings = self.ctx.cache.get("company_settings")
+        if settings is None:
+            settings = await self.ctx.visma.company_settings.get()
+            self.ctx.cache["company_settings"] = settings
+        return bool(getattr(settings, "ShowPricesExclVatPC", False))
+
+    # ------------------------------------------------------------------ customers
+    async def customer_for(self, order: Order, warnings: list[Warning]) -> dict[str, Any]:
+        """The Visma customer of the order: bound, found by email or org number, or created."""
+        c = order.customer
+        if not c.is_company and self.settings.collective_customer_number:
+            found = await self.ctx.visma.customers.find_by_number(self.settings.collective_customer_number)
+            if found is None:
+                number = self.settings.collective_customer_number
+                raise OrderInputError(f"the collective customer {number} does not exist in Visma")
+            return found.model_dump(by_alias=True)
+        key = f"id:{c.source_id}" if c.source_id else f"email:{(c.email or '').lower()}"
+        lock = self._customer_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            binding = self.store.bindings.get(self.ctx.id, "customer", key)
+            customer = None
+            if binding is not None:
+                try:
+                    customer = (await self.ctx.visma.customers.get(binding.visma_id)).model_dump(
+                        by_alias=True
+                    )
+                except NotFoundError:
+                    customer = None
+            if customer is None:
+                customer = await self._find_customer(order)
+            if customer is None:
+                customer = await self._create_customer(order, warnings)
+            if binding is None or binding.visma_id != str(customer["Id"]):
+                self.store.bindings.bind(
+                    self.ctx.id,
+                    "customer",
+                    key,
+                    str(customer["Id"]),
+                    visma_number=customer.get("CustomerNumber"),
+                )
+            if order.currency != (customer.get("CurrencyCode") or "SEK"):
+                customer = await self._switch_currency(customer, order.currency, warnings)
+            return customer
+
+    async def _find_customer(self, order: Order) -> dict[str, Any] | None:
+        c = order.customer
+        candidates: list[Any] = []
+        if c.is_company and c.org_number:
+            candidates = await self.ctx.visma.customers.find_by_org_number(c.org_number)
+        if not candidates and c.email:
+            candidates = await self.ctx.visma.customers.find_by_email(c.email)
+            candidates = [
+                x for x in candidates if bool(x.IsPrivatePerson) == (not c.is_company)
+            ] or candidates
+        if not candidates:
+            return None
+        same_currency = [x for x in candidates if (x.CurrencyCode or "SEK") == order.currency]
+        return (same_currency or candidates)[0].model_dump(by_alias=True)
+
+    async def _create_customer(self, order: Order, warnings: list[Warning]) -> dict[str, Any]:
+        terms = await self.ref.default_terms_id(self.settings.terms_of_payment_id)
+        if terms is None:
+            raise OrderInputError("the Visma company has no terms of payment for sales; add one in Visma")
+        body, more = customer_body(
+            order.customer,
+            order.billing_address,
+            order.delivery_address,
+            terms_of_payment_id=terms,
+            currency=order.currency,
+        )
+        warnings += more
+        created = await self.ctx.visma.customers.create(body)
+        log.info("customer.created", visma_id=str(created.Id))
+        return created.model_dump(by_alias=True)
+
+    async def _switch_currency(
+        self, customer: dict[str, Any], currency: str, warnings: list[Warning]
+    ) -> dict:
+        """Drafts take their currency from the customer: move the customer to the order's currency."""
+        before = customer.get("CurrencyCode") or "SEK"
+        body = {k: v for k, v in customer.items() if v is not None}
+        body["CurrencyCode"] = currency
+        updated = await self.ctx.visma.customers.update(str(customer["Id"]), body)
+        warnings.append(
+            Warning(
+                code="customer_currency",
+                message=f"customer {customer.get('CustomerNumber')}: currency {before} -> {currency}",
+                field="CurrencyCode",
+                original=before,
+                value=currency,
+            )
+        )
+        return updated.model_dump(by_alias=True)
+
+    # ------------------------------------------------------------------ articles
+    async def articles_for(
+        self, lines: list[OrderLine], vat_kind: VatTreatment, warnings: list[Warning]
+    ) -> list[ArticleRef]:
+        """The Visma article of each line, in order; all problems collected into one reason."""
+        await self.ref.refresh_articles()
+        problems: list[str] = []
+        out: list[ArticleRef] = []
+        domestic_vat = vat_kind in (VatTreatment.DOMESTIC, VatTreatment.EU_PRIVATE_SWEDISH_VAT)
+        for line in lines:
+            article = await self._article_for(line, problems, warnings)
+            if article is None:
+                out.append(ArticleRef("", "", Decimal(0)))
+                continue
+            wrong_rate = article.vat_rate != normalize_rate(line.vat_rate) and line.line_total_ex_vat
+            if not article.is_active:
+                problems.append(f"article {article.number} is inactive in Visma; activate it or fix the SKU")
+            elif domestic_vat and wrong_rate:
+                problems.append(
+                    f"article {article.number} has {_rate(article.vat_rate)} VAT in Visma but the order line "
+                    f"{line.name!r} has {_rate(line.vat_rate)}"
+                )
+            out.append(article)
+        if problems:
+            raise OrderInputError("; ".join(dict.fromkeys(problems)))
+        return out
+
+    async def _article_for(
+        self, line: OrderLine, problems: list[str], warnings: list[Warning]
+    ) -> ArticleRef | None:
+        s = self.settings
+        if line.kind is not LineKind.ITEM:
+            table = {
+                LineKind.SHIPPING: ("shipping_articles", s.shipping_articles, "shipping"),
+                LineKind.PAYMENT_FEE: ("fee_articles", s.fee_articles, "payment fee"),
+                LineKind.DISCOUNT: ("discount_articles", s.discount_articles, "discount"),
+            }[line.kind]
+            setting, mapping, what = table
+            number = mapping.get(rate_key(line.vat_rate)) or (
+                mapping.get("25") if not line.vat_rate else None
+            )
+            if number is None:
+                problems.append(f"no {what} article for {_rate(line.vat_rate)} VAT; set {setting}")
+                return None
+            article = await self.ref.article(number)
+            if article is None:
+                problems.append(f"the {what} article {number} does not exist in Visma")
+            return article
+        sku = line.sku or ""
+        article = await self.ref.article(sku)
+        if article is not None:
+            return article
+        if s.missing_article == "fallback" and s.fallback_article:
+            fallback = await self.ref.article(s.fallback_article)
+            if fallback is None:
+                problems.append(f"the fallback article {s.fallback_article} does not exist in Visma")
+            return fallback
+        if s.missing_article == "create":
+            return await self._create_article(line, problems, warnings)
+        problems.append(f"article {sku} does not exist in Visma (order line {line.name!r})")
+        return None
+
+    async def _create_article(
+        self, line: OrderLine, problems: list[str], warnings: list[Warning]
+    ) -> ArticleRef | None:
+        sku = (line.sku or "").strip()
+        if len(sku) > MAX_ARTICLE_NUMBER:
+            problems.append(
+                f"SKU {sku} is longer than Visma's {MAX_ARTICLE_NUMBER} characters for article numbers"
+            )
+            return None
+        coding = await self.ref.coding_for_rate(line.vat_rate, self.settings.coding_by_rate)
+        if coding is None:
+            problems.append(f"no article account coding for {_rate(line.vat_rate)} VAT; set coding_by_rate")
+            return None
+        name, warning = shorten(line.name or sku, MAX_NAME, field=f"article {sku} name")
+        if warning:
+            warnings.append(warning)
+        body = {
+            "Number": sku,
+            "Name": name,
+            "CodingId": coding,
+            "UnitId": await self.ref.default_unit_id(self.settings.unit_id),
+            "IsActive": True,
+            "NetPrice": line.unit_price_ex_vat,
+        }
+        created = await self.ctx.visma.articles.create(body)
+        self.ref.remember_article(created)
+        warnings.append(
+            Warning(code="article_created", message=f"article {sku} was created in Visma", value=sku)
+        )
+        return await self.ref.article_ref(created)
+
+    # ------------------------------------------------------------------ reconciliation
+    async def find_document(self, reference: str, kind: str) -> Any:
+        """A Visma draft, order or invoice carrying `reference` (this order's), or None."""
+        field_name = self.settings.reference_field
+        flt = odata_eq(field_name, reference)
+        places = [self.ctx.visma.orders] if kind == "order" else [self.ctx.visma.drafts]
+        places.append(self.ctx.visma.invoices)  # the accountant may have converted it meanwhile
+        for resource in places:
+            found = await resource.first(flt)
+            if found is not None:
+                return found
+        return None
+
+
+# ---------------------------------------------------------------------- totals check
+def totals_differences(order: Order, doc: dict[str, Any], *, tolerance: Decimal) -> list[str]:
+    """Each figure where Visma's document differs from the shop's order beyond `tolerance`, in words."""
+    total = Decimal(str(doc.get("TotalAmount", doc.get("Amount")) or 0))
+    roundings = Decimal(str(doc.get("TotalRoundings", doc.get("RoundingsAmount")) or 0))
+    vat = Decimal(str(doc.get("TotalVatAmount", doc.get("VatAmount")) or 0))
+    out: list[str] = []
+    cur = order.currency
+    if abs((total - roundings) - order.total_inc_vat) > tolerance:
+        out.append(f"total shop {order.total_inc_vat} {cur}, Visma {total - roundings} {cur}")
+    if abs(vat - order.total_vat) > tolerance:
+        out.append(f"VAT shop {order.total_vat} {cur}, Visma {vat} {cur}")
+    shop = order.vat_summary()
+    visma = document_vat_rates(doc)
+    includes_vat = bool(doc.get("IncludesVat"))
+    for rate in sorted(set(shop.rates) | set(visma)):
+        shop_line = shop.get(rate) if rate in shop.rates else None
+        shop_amount = (shop_line.gross if includes_vat else shop_line.net) if shop_line else Decimal(0)
+        visma_amount = visma.get(rate, (Decimal(0), Decimal(0)))[0]
+        if abs(shop_amount - visma_amount) > tolerance and not _zero_rated_elsewhere(order, rate, visma):
+            basis = "incl. VAT" if includes_vat else "excl. VAT"
+            out.append(f"{_rate(rate)} rows ({basis}) shop {shop_amount} {cur}, Visma {visma_amount} {cur}")
+    return out
+
+
+def _zero_rated_elsewhere(order: Order, rate: Decimal, visma: dict[Decimal, Any]) -> bool:
+    """Reverse charge and export: the shop's 0 % rows may sit on articles Visma shows at their rate."""
+    shop_rates = {r for r in order.vat_summary().rates}
+    return shop_rates == {Decimal(0)} or (rate == Decimal(0) and not visma)
+
+
+def _shop_totals(order: Order) -> dict[str, Any]:
+    summary: VatSummary = order.vat_summary()
+    return {
+        "total": str(order.total_inc_vat),
+        "vat": str(order.total_vat),
+        "currency": order.currency,
+        "per_rate": summary.as_dict(),
+    }
+
+
+def _doc_totals(doc: dict[str, Any]) -> dict[str, Any]:
+    keys = ("TotalAmount", "TotalVatAmount", "TotalRoundings", "Amount", "VatAmount", "RoundingsAmount")
+    out = {k: str(doc[k]) for k in keys if doc.get(k) is not None}
+    out["per_rate"] = {str(r): str(v[0]) for r, v in document_vat_rates(doc).items()}
+    out["currency"] = doc.get("InvoiceCurrencyCode") or doc.get("CurrencyCode")
+    return out
+
+
+def _summary(body: dict[str, Any]) -> dict[str, Any]:
+    """What was sent, small and free of secrets, for the attempt journal."""
+    return {
+        "customer": body.get("CustomerId"),
+        "rows": [
+            {
+                k: str(v)
+                for k, v in row.items()
+                if k in ("ArticleId", "Text", "Quantity", "UnitPrice", "DiscountPercentage")
+            }
+            for row in body.get("Rows") or []
+        ],
+        "reference": body.get("YourReference") or body.get("OurReference"),
+    }
+
+
+KIND_PREFIX = {"invoice_draft": "D", "order": "O", "invoice": "I"}
+
+
+def external_value(kind: str, doc_id: str) -> str:
+    """What goes on the Starweb order (max 40 characters): `D:<draft id>` or `O:<order id>`."""
+    return f"{KIND_PREFIX.get(kind, 'D')}:{doc_id}"
+
+
+def _parse_external(value: str | None) -> tuple[str, str, str | None] | None:
+    """(kind, document id, number) from an `external_value`."""
+    if not value or ":" not in value:
+        return None
+    prefix, doc_id = value.split(":", 1)
+    kinds = {v: k for k, v in KIND_PREFIX.items()}
+    return (kinds[prefix], doc_id, None) if prefix in kinds and doc_id else None
+
+
+def _explain(exc: ApiError) -> tuple[str, bool]:
+    """A Visma or Starweb error in words, and whether a person must fix something first."""
+    hint = getattr(exc, "hint", None)
+    message = hint or exc.message
+    if isinstance(exc, PermissionDeniedError):
+        return f"Visma refused: {message}", True
+    if isinstance(exc, BadRequestError):
+        return f"{exc.service.capitalize()} refused the data: {message}", True
+    if isinstance(exc, NotFoundError):
+        return f"{exc.service.capitalize()} did not find it: {message}", True
+    if isinstance(exc, AuthenticationError):
+        return f"{exc.service.capitalize()} refused the credentials: {message}", False
+    return f"{exc.service.capitalize()} did not answer usefully ({type(exc).__name__}: {message})", False
+
+
+def _rate(rate: Decimal) -> str:
+    return f"{normalize_rate(rate)} %"
+
+
+_STALE = timedelta(minutes=10)
+_RETRY_BASE = timedelta(seconds=30)

@@ -1,0 +1,162 @@
+"""Reference data a connection's flows look up again and again, fetched once and kept fresh cheaply.
+
+Visma articles are read in full once, then only what changed since the last `ServerTimeUtc`
+(`ChangedUtc` cursor), so a sweep over many orders costs one list call for all its articles.
+Codings, terms of payment, units, currencies and Starweb order statuses are small lists refreshed
+every few minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from shopbridge.domain.money import normalize_rate
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.visma.client import VismaClient
+from shopbridge.visma.mapping import ArticleRef, visma_rate
+
+T = TypeVar("T")
+SMALL_LIST_TTL_S = 300.0
+
+
+def article_key(number: str) -> str:
+    """Article numbers and SKUs match case-insensitively, ignoring surrounding blanks."""
+    return number.strip().upper()
+
+
+@dataclass
+class ReferenceData:
+    """Per-connection cache; lives as long as the connection's context."""
+
+    starweb: StarwebClient
+    visma: VismaClient
+    _small: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    _articles: dict[str, Any] = field(default_factory=dict)  # article_key -> Visma Article
+    _article_cursor: datetime | None = None
+    _articles_loaded: bool = False
+
+    async def _cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        hit = self._small.get(name)
+        if hit and time.monotonic() - hit[0] < SMALL_LIST_TTL_S:
+            return hit[1]
+        value = await load()
+        self._small[name] = (time.monotonic(), value)
+        return value
+
+    def forget(self, name: str) -> None:
+        self._small.pop(name, None)
+
+    # -- Starweb ----------------------------------------------------------------------------------
+    async def order_statuses(self) -> list[Any]:
+        return await self._cached("statuses", self.starweb.list_order_statuses)
+
+    async def status_ids(self, wanted: list[str]) -> tuple[set[int], list[str]]:
+        """Starweb status ids for settings values (ids or idCodes); and the values that match none."""
+        statuses = await self.order_statuses()
+        by_code = {str(s.idCode): s.statusId for s in statuses if getattr(s, "idCode", None)}
+        ids = {s.statusId for s in statuses}
+        found: set[int] = set()
+        unknown: list[str] = []
+        for value in wanted:
+            value = str(value).strip()
+            if value.isdigit() and int(value) in ids:
+                found.add(int(value))
+            elif value in by_code:
+                found.add(by_code[value])
+            else:
+                unknown.append(value)
+        return found, unknown
+
+    # -- Visma ------------------------------------------------------------------------------------
+    async def codings(self) -> dict[str, Decimal]:
+        """Article account coding id -> VAT rate percent."""
+
+        async def load() -> dict[str, Decimal]:
+            out: dict[str, Decimal] = {}
+            for c in await self.visma.article_account_codings.list():
+                if c.Id and c.VatRatePercent is not None:
+                    out[str(c.Id)] = visma_rate(c.VatRatePercent)
+            return out
+
+        return await self._cached("codings", load)
+
+    async def coding_for_rate(self, rate: Decimal, configured: dict[str, str]) -> str | None:
+        """The coding to give a new article of `rate`: the configured one, else the first domestic one."""
+        from shopbridge.sync.settings import rate_key
+
+        if rate_key(rate) in configured:
+            return configured[rate_key(rate)]
+        for coding_id, coding_rate in (await self.codings()).items():
+            if coding_rate == normalize_rate(rate):
+                return coding_id
+        return None
+
+    async def currencies(self) -> set[str]:
+        async def load() -> set[str]:
+            return {str(c.Code).upper() for c in await self.visma.currencies.list() if c.Code}
+
+        return await self._cached("currencies", load)
+
+    async def terms_of_payment(self) -> list[Any]:
+        return await self._cached("terms", self.visma.terms_of_payment.list)
+
+    async def default_terms_id(self, configured: str | None) -> str | None:
+        if configured:
+            return configured
+        terms = await self.terms_of_payment()
+        sales = [t for t in terms if t.AvailableForSales is not False and t.Id]
+        by_days = sorted(sales, key=lambda t: (abs((t.NumberOfDays or 0) - 30), t.Name or ""))
+        return str(by_days[0].Id) if by_days else None
+
+    async def units(self) -> list[Any]:
+        return await self._cached("units", self.visma.units.list)
+
+    async def default_unit_id(self, configured: str | None) -> str | None:
+        if configured:
+            return configured
+        units = await self.units()
+        for u in units:
+            if (u.Code or u.Abbreviation or u.Name or "").lower() in ("st", "styck", "pcs"):
+                return str(u.Id)
+        return str(units[0].Id) if units else None
+
+    async def refresh_articles(self) -> None:
+        """Load all articles the first time, then only those changed since the last cursor."""
+        page = await self.visma.articles.changed_since(self._article_cursor)
+        for article in page.items:
+            if article.Number:
+                self._articles[article_key(article.Number)] = article
+        self._article_cursor = page.cursor
+        self._articles_loaded = True
+
+    async def article(self, number: str) -> ArticleRef | None:
+        """The Visma article whose number equals `number` (case and blanks ignored)."""
+        if not self._articles_loaded:
+            await self.refresh_articles()
+        article = self._articles.get(article_key(number))
+        if article is None:
+            return None
+        return await self.article_ref(article)
+
+    async def article_ref(self, article: Any) -> ArticleRef:
+        codings = await self.codings()
+        rate = codings.get(str(article.CodingId))
+        if rate is None and article.CodingId:
+            self.forget("codings")
+            rate = (await self.codings()).get(str(article.CodingId))
+        return ArticleRef(
+            id=str(article.Id),
+            number=str(article.Number),
+            vat_rate=rate if rate is not None else Decimal("-1"),
+            name=article.Name or "",
+            is_active=article.IsActive is not False,
+        )
+
+    def remember_article(self, article: Any) -> None:
+        if article.Number:
+            self._articles[article_key(article.Number)] = article
