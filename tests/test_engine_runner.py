@@ -275,3 +275,26 @@ async def test_metrics_count_sweeps_entities_and_hints() -> None:
     assert 'shopbridge_hints_total{connection="m",kind="order"} 2.0' in text
     assert 'shopbridge_sweep_duration_seconds_count{connection="m"} 1.0' in text
     assert 'shopbridge_last_successful_sweep_timestamp_seconds{connection="m"}' in text
+
+
+def test_engine_can_be_used_from_successive_event_loops() -> None:
+    """`sync --once` (one `asyncio.run`), then `run` (another loop), twice, on the same engine."""
+    sweep = FakeSweep()
+    engine = Engine(sweep, lambda: ["a"], interval_s=3600, initial_sweep=False, debounce_s=0.01)
+
+    async def once(ref: str) -> None:
+        engine.hint("a", Hint("order", ref))
+        assert isinstance((await engine.sweep_all())["a"], SweepReport)
+
+    async def serve(ref: str) -> None:
+        stop, task = await start(engine)
+        await asyncio.sleep(0.02)  # let the worker wait on its wake-up event
+        engine.hint("a", Hint("order", ref))
+        await eventually(lambda: Hint("order", ref) in sweep.hints("a"))
+        await stopped(stop, task)
+
+    asyncio.run(once("1"))
+    asyncio.run(serve("2"))
+    asyncio.run(serve("3"))
+    asyncio.run(once("4"))
+    assert sweep.hints("a") == [Hint("order", r) for r in "1234"]

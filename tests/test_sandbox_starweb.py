@@ -12,12 +12,18 @@ import httpx
 import pytest
 
 from shopbridge.sandbox.catalog import STOCK_LOCATIONS, all_skus, demo_catalog, in_visma
-from shopbridge.sandbox.common import start_in_thread
+from shopbridge.sandbox.common import get_validator, start_in_thread
 from shopbridge.sandbox.common.defaults import STARWEB_CLIENT_ID, STARWEB_CLIENT_SECRET
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
 from shopbridge.sandbox.starweb.app import create_app
 
-CREDS = {"grant_type": "client_credentials", "client_id": STARWEB_CLIENT_ID, "client_secret": STARWEB_CLIENT_SECRET}
+CREDS = {
+    "grant_type": "client_credentials",
+    "client_id": STARWEB_CLIENT_ID,
+    "client_secret": STARWEB_CLIENT_SECRET,
+}
+
+SPEC = get_validator("starweb")
 
 
 def settings(**kw: Any) -> SandboxSettings:
@@ -40,8 +46,14 @@ class Api:
         self.headers = login(self.http, prefix)
 
     def __call__(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One API call; every documented answer is checked against the spec's response schema."""
         headers = {**self.headers, **kw.pop("headers", {})}
-        return self.http.request(method, self.prefix + path, headers=headers, **kw)
+        response = self.http.request(method, self.prefix + path, headers=headers, **kw)
+        template, _ = SPEC.match_path(method, path)
+        if template and response.content and SPEC.response_schema(method, template, response.status_code):
+            violations = SPEC.validate_response(method, template, response.status_code, response.json())
+            assert not violations, (method, path, response.status_code, violations)
+        return response
 
     def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return self.http.request(method, "/_sandbox" + path, **kw)
@@ -168,10 +180,22 @@ ORDER_BODY: dict[str, Any] = {
     "shippingCost": 39.20,
     "onOrderStatusChangeSendEmail": False,
     "items": [
-        {"sku": "SW-1003-M", "quantity": 3, "unitPrice": 159.20, "vatRate": 25, "discount": 10,
-         "discountType": "percent"},
-        {"sku": "SW-1061", "quantity": 2, "unitPrice": 263.21, "vatRate": 6, "discount": 25,
-         "discountType": "amount"},
+        {
+            "sku": "SW-1003-M",
+            "quantity": 3,
+            "unitPrice": 159.20,
+            "vatRate": 25,
+            "discount": 10,
+            "discountType": "percent",
+        },
+        {
+            "sku": "SW-1061",
+            "quantity": 2,
+            "unitPrice": 263.21,
+            "vatRate": 6,
+            "discount": 25,
+            "discountType": "amount",
+        },
         {"sku": "SW-1037", "quantity": 1, "unitPrice": 79.46, "vatRate": 12},
     ],
 }
@@ -191,15 +215,22 @@ def test_create_order_computes_totals_to_the_ore(api: Api) -> None:
     assert order["currencyCode"] == "SEK" and d(order["currencyExchangeRate"]) == 1
     assert order["isComplete"] is True
     assert [i["sku"] for i in order["items"]["data"]] == ["SW-1003-M", "SW-1061", "SW-1037"]
-    fetched = api("GET", f"/orders/{order['orderId']}", params={"include": "items,customer,status"}).json()["data"]
+    fetched = api("GET", f"/orders/{order['orderId']}", params={"include": "items,customer,status"}).json()[
+        "data"
+    ]
     assert fetched["customer"]["data"]["customerId"] == 1
     assert fetched["status"]["data"]["idCode"] == "created"
     assert d(fetched["totalAmount"]) == Decimal("1235.81")
 
 
 def test_order_in_eur_with_discount_code_and_catalogue_prices(api: Api) -> None:
-    body = {"customerId": 2, "currencyCode": "EUR", "discountCode": "SOMMAR10",
-            "onOrderStatusChangeSendEmail": False, "items": [{"sku": "SW-1001-L", "quantity": 2}]}
+    body = {
+        "customerId": 2,
+        "currencyCode": "EUR",
+        "discountCode": "SOMMAR10",
+        "onOrderStatusChangeSendEmail": False,
+        "items": [{"sku": "SW-1001-L", "quantity": 2}],
+    }
     order = api("POST", "/orders", json=body).json()["data"]
     rows = order["items"]["data"]
     assert rows[0]["unitPrice"] > 0 and rows[0]["vatRate"] == 25
@@ -213,7 +244,9 @@ def test_order_in_eur_with_discount_code_and_catalogue_prices(api: Api) -> None:
 
 def test_bad_body_is_400_and_nothing_is_stored(api: Api) -> None:
     before = api("GET", "/orders", params={"includeNonCompletePayments": "true"}).json()["meta"]["pagination"]
-    customers = api("GET", "/customers", params={"includeWithoutAccount": "true"}).json()["meta"]["pagination"]
+    customers = api("GET", "/customers", params={"includeWithoutAccount": "true"}).json()["meta"][
+        "pagination"
+    ]
     for bad in (
         {**ORDER_BODY, "items": [{"sku": "SW-1001-M", "quantity": "many"}]},
         {**ORDER_BODY, "items": [{"sku": "SW-1001-M", "quantity": 1, "discountType": "half"}]},
@@ -243,7 +276,9 @@ def test_external_services_are_unique_per_order(api: Api) -> None:
     assert api("GET", f"{path}/visma").json()["data"]["externalIdValue"] == "1234"
     assert api("PATCH", f"{path}/visma", json={"externalIdValue": "1235"}).status_code == 200
     listed = api("GET", f"/orders/{oid}", params={"include": "externalServices"}).json()["data"]
-    assert listed["externalServices"]["data"] == [{"serviceName": "visma", "externalIdValue": "1235", "readOnly": False}]
+    assert listed["externalServices"]["data"] == [
+        {"serviceName": "visma", "externalIdValue": "1235", "readOnly": False}
+    ]
     assert api("DELETE", f"{path}/visma").status_code == 204
     assert api("GET", f"{path}/visma").status_code == 404
 
@@ -251,23 +286,39 @@ def test_external_services_are_unique_per_order(api: Api) -> None:
 def test_status_patch_records_flags(api: Api) -> None:
     body = {**ORDER_BODY, "paymentMethodId": 1}  # Klarna: captures on completion
     oid = api("POST", "/orders", json=body).json()["data"]["orderId"]
-    r = api("PATCH", f"/orders/{oid}", json={
-        "statusId": 2, "onOrderStatusChangeSendEmail": False, "onOrderStatusChangeProcessPayment": False,
-    })
+    r = api(
+        "PATCH",
+        f"/orders/{oid}",
+        json={
+            "statusId": 2,
+            "onOrderStatusChangeSendEmail": False,
+            "onOrderStatusChangeProcessPayment": False,
+        },
+    )
     assert r.status_code == 200 and r.json()["data"]["statusId"] == 2
-    r = api("PATCH", f"/orders/{oid}", json={
-        "statusId": 3, "onOrderStatusChangeProcessPayment": True, "shippingTrackingNo": "UA123456789SE",
-        "shippingTrackerType": 1,
-    })
+    r = api(
+        "PATCH",
+        f"/orders/{oid}",
+        json={
+            "statusId": 3,
+            "onOrderStatusChangeProcessPayment": True,
+            "shippingTrackingNo": "UA123456789SE",
+            "shippingTrackerType": 1,
+        },
+    )
     order = r.json()["data"]
     assert order["shippingTrackingNo"] == "UA123456789SE" and order["shippingTrackerType"] == 1
     assert order["paymentStatus"] == "CAPTURED" and d(order["amountPaid"]) == d(order["totalAmount"])
     log = api.admin("GET", f"/starweb/orders/{oid}/status-log").json()
     first, second = log["statusLog"]
     assert (first["fromStatusId"], first["toStatusId"], first["toStatusIdCode"]) == (1, 2, "picking")
-    assert first["onOrderStatusChangeSendEmail"] is False and first["onOrderStatusChangeProcessPayment"] is False
+    assert (
+        first["onOrderStatusChangeSendEmail"] is False and first["onOrderStatusChangeProcessPayment"] is False
+    )
     assert first["mailSent"] is False and first["paymentAction"] is None
-    assert second["toStatusIdCode"] == "completed" and second["onOrderStatusChangeSendEmail"] is True  # default
+    assert (
+        second["toStatusIdCode"] == "completed" and second["onOrderStatusChangeSendEmail"] is True
+    )  # default
     assert second["mailSent"] is True and second["paymentAction"] == "capture"
     assert second["shippingTrackingNo"] == "UA123456789SE"
     assert [m["type"] for m in log["mails"]] == ["status-changed"]
@@ -276,20 +327,27 @@ def test_status_patch_records_flags(api: Api) -> None:
 
 
 def test_variant_prices_and_stock(api: Api) -> None:
-    product = api("GET", "/products", params={"filterSku": "SW-1002-M", "include": "variants"}).json()["data"][0]
+    product = api("GET", "/products", params={"filterSku": "SW-1002-M", "include": "variants"}).json()[
+        "data"
+    ][0]
     pid = product["productId"]
     variant = next(v for v in product["variants"]["data"] if v["sku"] == "SW-1002-M")
     vid = variant["variantId"]
     prices = api("GET", f"/products/{pid}/variants/{vid}/prices").json()["data"]
     assert {p["pricelistId"] for p in prices} == {1, 2}
-    r = api("PUT", f"/products/{pid}/variants/{vid}/prices/1", json={"pricelistId": 1, "priceExVat": 99.5,
-                                                                      "specialPriceExVat": None})
+    r = api(
+        "PUT",
+        f"/products/{pid}/variants/{vid}/prices/1",
+        json={"pricelistId": 1, "priceExVat": 99.5, "specialPriceExVat": None},
+    )
     assert r.status_code == 200 and r.json()["data"]["priceExVat"] == 99.5
     r = api("PUT", f"/products/{pid}/variants/{vid}/stocks/1", json={"stockStatusId": 1, "stockQuantity": 17})
     assert r.status_code == 200 and r.json()["data"]["stockQuantity"] == 17
     again = api("GET", f"/products/{pid}/variants/{vid}").json()["data"]
     assert again["stockQuantity"] == 17
-    assert api("PUT", f"/products/{pid}/variants/{vid}/stocks/1", json={"stockQuantity": 1}).status_code == 400
+    assert (
+        api("PUT", f"/products/{pid}/variants/{vid}/stocks/1", json={"stockQuantity": 1}).status_code == 400
+    )
     updated = api("GET", f"/products/{pid}").json()["data"]["modifiedAt"]
     assert updated >= product["modifiedAt"]
 
@@ -303,13 +361,24 @@ def test_state_file_roundtrip(tmp_path: Path) -> None:
     srv = start_in_thread(create_app(cfg))
     try:
         a = Api(srv.url)
-        cid = a("POST", "/customers", json={"type": "company", "email": "ab@example.com",
-                                            "vatNo": "SE556000000001"}).json()["data"]["customerId"]
-        body = {"customerId": cid, "onOrderStatusChangeSendEmail": False,
-                "items": [{"sku": "X-1", "description": "Konsulttimme", "quantity": 2, "unitPrice": 950, "vatRate": 25}]}
+        cid = a(
+            "POST",
+            "/customers",
+            json={"type": "company", "email": "ab@example.com", "vatNo": "SE556000000001"},
+        ).json()["data"]["customerId"]
+        body = {
+            "customerId": cid,
+            "onOrderStatusChangeSendEmail": False,
+            "items": [
+                {"sku": "X-1", "description": "Konsulttimme", "quantity": 2, "unitPrice": 950, "vatRate": 25}
+            ],
+        }
         order = a("POST", "/orders", json=body).json()["data"]
-        a("POST", f"/orders/{order['orderId']}/external-services", json={"serviceName": "visma",
-                                                                          "externalIdValue": "77"})
+        a(
+            "POST",
+            f"/orders/{order['orderId']}/external-services",
+            json={"serviceName": "visma", "externalIdValue": "77"},
+        )
         a.http.close()
     finally:
         srv.stop()
@@ -317,10 +386,71 @@ def test_state_file_roundtrip(tmp_path: Path) -> None:
     srv = start_in_thread(create_app(cfg))
     try:
         b = Api(srv.url)
-        again = b("GET", f"/orders/{order['orderId']}", params={"include": "items,externalServices"}).json()["data"]
+        again = b("GET", f"/orders/{order['orderId']}", params={"include": "items,externalServices"}).json()[
+            "data"
+        ]
         assert d(again["totalAmount"]) == Decimal("2375.00") == d(order["totalAmount"])
         assert again["externalServices"]["data"][0]["externalIdValue"] == "77"
         assert b("GET", f"/customers/{cid}").json()["data"]["email"] == "ab@example.com"
         b.http.close()
     finally:
         srv.stop()
+
+
+def test_incomplete_orders_and_completion(api: Api) -> None:
+    oid = api("POST", "/orders", json={**ORDER_BODY, "isComplete": False}).json()["data"]["orderId"]
+    default = {o["orderId"] for o in api("GET", "/orders").json()["data"]}
+    assert oid not in default
+    every = api("GET", "/orders", params={"includeNonCompletePayments": "true"}).json()["data"]
+    assert oid in {o["orderId"] for o in every}
+    assert api("PATCH", f"/orders/{oid}", json={"isComplete": True}).json()["data"]["isComplete"] is True
+    assert oid in {o["orderId"] for o in api("GET", "/orders").json()["data"]}
+    assert api("DELETE", f"/orders/{oid}").status_code == 204
+    assert api("GET", f"/orders/{oid}").status_code == 404
+
+
+def test_rate_limit_is_per_token(api: Api) -> None:
+    other = Api(str(api.http.base_url))
+    api.admin("POST", "/ratelimit", json={"limit": 3, "window_s": 30.0, "reset": True}).raise_for_status()
+    try:
+        codes = [api("GET", "/shop").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = api("GET", "/shop")
+        assert int(limited.headers["Retry-After"]) >= 1 and set(limited.json()) == {
+            "error",
+            "error_description",
+        }
+        assert other("GET", "/shop").status_code == 200  # its own bucket
+    finally:
+        api.admin(
+            "POST", "/ratelimit", json={"limit": 100_000, "window_s": 1.0, "reset": True}
+        ).raise_for_status()
+        other.http.close()
+
+
+def test_demo_seed_is_deterministic() -> None:
+    from datetime import datetime
+
+    from shopbridge.sandbox.starweb.seed import build_shop
+    from shopbridge.sandbox.starweb.state import dump_state
+    from shopbridge.sandbox.starweb.wire import SHOP_TZ
+
+    anchor = datetime(2026, 3, 1, tzinfo=SHOP_TZ)
+    first, second = build_shop(1, "demo", anchor), build_shop(1, "demo", anchor)
+    assert dump_state({1: first}) == dump_state({1: second})
+    assert len(first.products) >= 200 and len(first.customers) >= 50 and len(first.orders) >= 300
+    orders = list(first.orders.values())
+    assert {o.data["currencyCode"] for o in orders} == {"SEK", "EUR", "NOK"}
+    assert {o.data["paymentMethodIdCode"] for o in orders} == {"klarna_checkout", "card", "invoice", "swish"}
+    assert any(not o.data["isComplete"] for o in orders) and sum(o.data["isComplete"] for o in orders) > 280
+    rows = [i for o in orders for i in o.items.values()]
+    assert any(i["discountType"] == "amount" and i["discount"] for i in rows)
+    assert any(i["discountType"] == "percent" and i["discount"] for i in rows)
+    assert all(i["sku"] in first.sku_index for i in rows if i["sku"])
+    assert any(o.data["discountCode"] for o in orders)
+    vat_nos = {c.data["vatNo"][:2] for c in first.customers.values() if c.data["vatNo"]}
+    assert {"SE", "DE"} <= vat_nos
+    empty = build_shop(1, "empty", anchor)
+    assert (
+        not empty.orders and not empty.products and empty.order_statuses and len(empty.stock_locations) == 2
+    )

@@ -17,7 +17,11 @@ from shopbridge.sandbox.common.defaults import STARWEB_CLIENT_ID, STARWEB_CLIENT
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
 from shopbridge.sandbox.starweb.app import create_app
 
-CREDS = {"grant_type": "client_credentials", "client_id": STARWEB_CLIENT_ID, "client_secret": STARWEB_CLIENT_SECRET}
+CREDS = {
+    "grant_type": "client_credentials",
+    "client_id": STARWEB_CLIENT_ID,
+    "client_secret": STARWEB_CLIENT_SECRET,
+}
 
 
 class Receiver:
@@ -29,7 +33,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer.lock:
                     seen = any(c["uuid"] == body["uuid"] for c in outer.calls)
@@ -63,8 +67,12 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[tuple[httpx.Client, dict[str, str], Receiver]]:
-    cfg = SandboxSettings(client_id=STARWEB_CLIENT_ID, client_secret=STARWEB_CLIENT_SECRET, seed="empty",
-                          rate_limit=RateLimitSettings(limit=100_000, window_s=1.0))
+    cfg = SandboxSettings(
+        client_id=STARWEB_CLIENT_ID,
+        client_secret=STARWEB_CLIENT_SECRET,
+        seed="empty",
+        rate_limit=RateLimitSettings(limit=100_000, window_s=1.0),
+    )
     srv = start_in_thread(create_app(cfg, webhook_retry_interval_s=0.05))
     receiver = Receiver()
     http = httpx.Client(base_url=srv.url, timeout=10)
@@ -82,28 +90,54 @@ def test_order_hooks_are_delivered_and_retried_with_the_same_uuid(
 ) -> None:
     http, auth, receiver = env
     for event in ("order-created", "order-status-changed"):
-        r = http.post("/api/v2/web-hooks", headers=auth, json={"name": event, "event": event, "url": receiver.url})
+        r = http.post(
+            "/api/v2/web-hooks", headers=auth, json={"name": event, "event": event, "url": receiver.url}
+        )
         assert r.status_code == 201, r.text
-    completed_only = {"name": "done", "event": "order-status-changed", "url": receiver.url + "?done", "statusId": 3}
+    completed_only = {
+        "name": "done",
+        "event": "order-status-changed",
+        "url": receiver.url + "?done",
+        "statusId": 3,
+    }
     assert http.post("/api/v2/web-hooks", headers=auth, json=completed_only).status_code == 201
     assert len(http.get("/api/v2/web-hooks", headers=auth).json()["data"]) == 3
 
-    order = http.post("/api/v2/orders", headers=auth, json={
-        "onOrderStatusChangeSendEmail": False,
-        "addresses": {"customerInvoice": {"firstName": "Anna", "lastName": "Berg", "countryCode": "SE"}},
-        "items": [{"sku": "A-1", "description": "Ullfilt", "quantity": 1, "unitPrice": 100, "vatRate": 25}],
-    }).json()["data"]
+    order = http.post(
+        "/api/v2/orders",
+        headers=auth,
+        json={
+            "onOrderStatusChangeSendEmail": False,
+            "addresses": {"customerInvoice": {"firstName": "Anna", "lastName": "Berg", "countryCode": "SE"}},
+            "items": [
+                {"sku": "A-1", "description": "Ullfilt", "quantity": 1, "unitPrice": 100, "vatRate": 25}
+            ],
+        },
+    ).json()["data"]
     oid = order["orderId"]
     assert http.patch(f"/api/v2/orders/{oid}", headers=auth, json={"statusId": 2}).status_code == 200
 
-    calls = receiver.wait_for(lambda c: sum(1 for x in c if x["eventId"] == "order-status-changed") >= 2
-                              and sum(1 for x in c if x["eventId"] == "order-created") >= 2)
+    calls = receiver.wait_for(
+        lambda c: (
+            sum(1 for x in c if x["eventId"] == "order-status-changed") >= 2
+            and sum(1 for x in c if x["eventId"] == "order-created") >= 2
+        )
+    )
     created = [c for c in calls if c["eventId"] == "order-created"]
     assert created[0]["uuid"] == created[1]["uuid"]  # the retry after the 500 keeps the uuid
     assert created[0] == created[1]
     body = created[0]
-    assert {"uuid", "eventId", "shopIdCode", "eventTimestamp", "orderId", "orderStatusId", "orderStatusIdCode",
-            "totalAmount", "currencyCode"} <= set(body)
+    assert {
+        "uuid",
+        "eventId",
+        "shopIdCode",
+        "eventTimestamp",
+        "orderId",
+        "orderStatusId",
+        "orderStatusIdCode",
+        "totalAmount",
+        "currencyCode",
+    } <= set(body)
     assert body["orderId"] == oid and body["shopIdCode"] == "sandbox-shop" and body["totalAmount"] == 125
     assert body["orderStatusIdCode"] == "created" and body["currencyCode"] == "SEK"
     changed = [c for c in calls if c["eventId"] == "order-status-changed"]
@@ -119,18 +153,31 @@ def test_order_hooks_are_delivered_and_retried_with_the_same_uuid(
 def test_customer_and_product_hooks(env: tuple[httpx.Client, dict[str, str], Receiver]) -> None:
     http, auth, receiver = env
     for event in ("customer-created", "product-updated"):
-        http.post("/api/v2/web-hooks", headers=auth, json={"name": event, "event": event, "url": receiver.url})
-    cid = http.post("/api/v2/customers", headers=auth, json={"email": "hook@example.com"}).json()["data"]["customerId"]
-    product = http.post("/api/v2/products", headers=auth, json={
-        "languages": [{"langCode": "sv", "name": "Testprodukt"}],
-        "variants": [{"sku": "HOOK-1", "prices": [{"pricelistId": 1, "priceExVat": 10}]}],
-    })
+        http.post(
+            "/api/v2/web-hooks", headers=auth, json={"name": event, "event": event, "url": receiver.url}
+        )
+    cid = http.post("/api/v2/customers", headers=auth, json={"email": "hook@example.com"}).json()["data"][
+        "customerId"
+    ]
+    product = http.post(
+        "/api/v2/products",
+        headers=auth,
+        json={
+            "languages": [{"langCode": "sv", "name": "Testprodukt"}],
+            "variants": [{"sku": "HOOK-1", "prices": [{"pricelistId": 1, "priceExVat": 10}]}],
+        },
+    )
     assert product.status_code == 201, product.text
     pid = product.json()["data"]["productId"]
-    assert http.patch(f"/api/v2/products/{pid}", headers=auth, json={"visibility": "visible"}).status_code == 200
-    calls = receiver.wait_for(lambda c: any(x.get("customerId") == cid for x in c)
-                              and any(x.get("productId") == pid for x in c))
+    assert (
+        http.patch(f"/api/v2/products/{pid}", headers=auth, json={"visibility": "visible"}).status_code == 200
+    )
+    calls = receiver.wait_for(
+        lambda c: any(x.get("customerId") == cid for x in c) and any(x.get("productId") == pid for x in c)
+    )
     assert any(c["eventId"] == "customer-created" and c["customerId"] == cid for c in calls)
     assert any(c["eventId"] == "product-updated" and c["productId"] == pid for c in calls)
-    bad = http.post("/api/v2/web-hooks", headers=auth, json={"name": "x", "event": "nope", "url": receiver.url})
+    bad = http.post(
+        "/api/v2/web-hooks", headers=auth, json={"name": "x", "event": "nope", "url": receiver.url}
+    )
     assert bad.status_code == 400

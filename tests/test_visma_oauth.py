@@ -146,7 +146,10 @@ async def test_refresh_rotates_and_the_old_refresh_token_dies(sandbox: str, stor
 
 def expired(tokens: TokenSet) -> TokenSet:
     return TokenSet(
-        tokens.access_token, tokens.refresh_token, datetime.now(UTC) - timedelta(seconds=1), scope=tokens.scope
+        tokens.access_token,
+        tokens.refresh_token,
+        datetime.now(UTC) - timedelta(seconds=1),
+        scope=tokens.scope,
     )
 
 
@@ -220,7 +223,8 @@ async def test_racing_instances_without_a_store_lock_recover(sandbox: str) -> No
     assert original is not None
     second = make_oauth(sandbox, store)
     one, two = await asyncio.gather(first.refresh(stale=original), second.refresh(stale=original))
-    assert one.refresh_token == two.refresh_token != original.refresh_token
+    assert first.refreshes + second.refreshes == 2  # both asked; the loser got invalid_grant ...
+    assert one.refresh_token == two.refresh_token != original.refresh_token  # ... and adopted the winner's
     async with VismaClient(second, api_base=f"{sandbox}/v2", retry=FAST) as client:
         assert await client.units.list()
     await first.aclose()

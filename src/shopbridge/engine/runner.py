@@ -154,6 +154,22 @@ class Engine:
         self._supervisor_wake = asyncio.Event()
         self._stopping = False
         self._started = False
+        self._bound_loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind_loop(self) -> None:
+        """Fresh asyncio primitives when used from a new event loop (e.g. `sync --once`, then `run`)."""
+        loop = asyncio.get_running_loop()
+        if self._bound_loop is loop:
+            return
+        self._bound_loop = loop
+        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._supervisor_wake = asyncio.Event()
+        for st in self._conns.values():
+            st.lock = asyncio.Lock()
+            st.wake = asyncio.Event()
+            st.requested_at = None
+            st.next_due = st.backoff_until = 0.0
+            st.task = None
 
     # -- intake ---------------------------------------------------------------------------------
     def hint(self, connection_id: str, hint: Hint | None = None) -> None:
@@ -204,6 +220,7 @@ class Engine:
             raise RuntimeError("Engine.run() is already running")
         self._started = True
         self._stopping = False
+        self._bind_loop()
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         stop_wait = asyncio.ensure_future(stop.wait())
@@ -385,6 +402,7 @@ class Engine:
     # -- direct use (CLI `sync --once`, Celery adapter, tests) ----------------------------------
     async def sweep_now(self, connection_id: str, hints: Iterable[Hint] = ()) -> SweepReport:
         """Sweep one connection now (waiting for a running sweep of it to end); errors propagate."""
+        self._bind_loop()
         with self._mutex:
             st = self._conns.get(connection_id)
             if st is None:

@@ -131,8 +131,7 @@ class ApiClient:
         throttled = 0
         while True:
             attempt += 1
-            if self.limiter is not None:
-                await self.limiter.acquire(key)
+            slot = await self.limiter.acquire(key) if self.limiter is not None else None
             hdrs = dict(headers or {})
             if auth:
                 hdrs.update(await self.auth_headers())
@@ -140,7 +139,11 @@ class ApiClient:
                 response = await self._send(method, path, params, json, data, hdrs)
             except TransportError as exc:
                 error: ApiError = exc
+                if self.limiter is not None:
+                    self.limiter.release(slot)
             else:
+                if self.limiter is not None:
+                    self.limiter.release(slot)  # the call reached the server no later than now
                 if response.status_code < 400:
                     return self.decode(response)
                 error = self.error_from_response(response, method, path)

@@ -5,6 +5,11 @@
 made under a thread lock and the waiting happens with `asyncio.sleep`, so one instance can be
 shared by every task and event loop of a process (`shared_limiter`). After a 429 the key is
 blocked for the server's `Retry-After` (`penalize`).
+
+The server counts a call when it arrives, which may be later than we sent it (queues, scheduling,
+network). So when the answer is in, `release` moves the call's slot to that moment (the call reached
+the server no later): the window then counts from an upper bound of the server's own stamp, and
+jitter cannot squeeze `limit + 1` arrivals into one server window.
 """
 
 from __future__ import annotations
@@ -14,6 +19,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
+
+
+class Slot:
+    """One reserved call; `at` is when it may be sent, later when its answer came (`release`)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
 
 
 class SlidingWindowLimiter:
@@ -36,28 +51,41 @@ class SlidingWindowLimiter:
         self.margin_s = margin_s if margin_s is not None else min(0.25, 0.02 * window_s + 0.01)
         self._clock = clock
         self._lock = threading.Lock()
-        self._slots: dict[str, deque[float]] = {}
+        self._slots: dict[str, deque[Slot]] = {}
         self._blocked_until: dict[str, float] = {}
 
     def reserve(self, key: str = "") -> float:
         """Reserve the next free slot for `key`; returns the seconds to wait before sending."""
+        return self._reserve(key)[0]
+
+    def _reserve(self, key: str) -> tuple[float, Slot]:
         span = self.window_s + self.margin_s
         with self._lock:
             now = self._clock()
             slots = self._slots.setdefault(key, deque())
-            while slots and slots[0] <= now - span:
+            while slots and slots[0].at <= now - span:
                 slots.popleft()
             at = max(now, self._blocked_until.get(key, 0.0))
             if len(slots) >= self.limit:
-                at = max(at, slots[-self.limit] + span)
-            slots.append(at)
-            return at - now
+                # Released slots may be out of order: wait for the latest of all but the newest
+                # limit-1 calls (at least as late as the limit-th latest, so never too early).
+                at = max(at, max(s.at for s in islice(slots, 0, len(slots) - self.limit + 1)) + span)
+            slot = Slot(at)
+            slots.append(slot)
+            return at - now, slot
 
-    async def acquire(self, key: str = "") -> None:
-        """Wait until a call for `key` may be sent."""
-        wait = self.reserve(key)
+    async def acquire(self, key: str = "") -> Slot:
+        """Wait until a call for `key` may be sent; pass the returned slot to `release` when answered."""
+        wait, slot = self._reserve(key)
         if wait > 0:
             await asyncio.sleep(wait)
+        return slot
+
+    def release(self, slot: Slot | None) -> None:
+        """The call of `slot` has its answer (or failed): count it from now, not from when it was sent."""
+        if slot is not None:
+            with self._lock:
+                slot.at = max(slot.at, self._clock())
 
     def penalize(self, key: str, retry_after: float) -> None:
         """Block `key` for `retry_after` seconds (the server said we were over its limit)."""

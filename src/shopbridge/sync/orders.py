@@ -421,8 +421,8 @@ class OrderFlow:
         lock = self._customer_locks.setdefault(key, asyncio.Lock())
         async with lock:
             binding = self.store.bindings.get(self.ctx.id, "customer", key)
-            customer = None
-            if binding is not None:
+            customer = self.ref.customers.get(binding.visma_id) if binding is not None else None
+            if binding is not None and customer is None:
                 try:
                     customer = (await self.ctx.visma.customers.get(binding.visma_id)).model_dump(
                         by_alias=True
@@ -443,6 +443,7 @@ class OrderFlow:
                 )
             if order.currency != (customer.get("CurrencyCode") or "SEK"):
                 customer = await self._switch_currency(customer, order.currency, warnings)
+            self.ref.customers[str(customer["Id"])] = customer
             return customer
 
     async def _find_customer(self, order: Order) -> dict[str, Any] | None:

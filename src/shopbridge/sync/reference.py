@@ -39,6 +39,7 @@ class ReferenceData:
     _articles: dict[str, Any] = field(default_factory=dict)  # article_key -> Visma Article
     _article_cursor: datetime | None = None
     _articles_loaded: bool = False
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
 
     async def _cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
         hit = self._small.get(name)

@@ -90,7 +90,8 @@ class ListEnvelope(BaseModel, Generic[T]):
 
 def load_spec() -> dict[str, Any]:
     path = Path(__file__).resolve().parent.parent / "sandbox" / "specs" / SPEC
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster on 700 kB
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
 
 
 def class_name(schema: str) -> str:

@@ -54,6 +54,8 @@ def customer_out(customer: Customer, includes: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in CUSTOMER_FIELDS:
         value = data.get(key)
+        if key == "email" and not value:
+            continue  # the spec's format "email" does not allow "": no address, no field
         if value is not None or key in ("approved", "pricelistId"):
             out[key] = value
     if "addresses" in includes:

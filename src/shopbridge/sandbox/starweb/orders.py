@@ -20,6 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .customers import customer_out
 from .reference import PROCESSING_PAYMENT_METHODS
 from .state import Customer, Order, ShopState
 from .wire import ApiError, bad_request, dec, fmt_ts, not_found, now, parse_ts, q2
@@ -646,8 +647,6 @@ def order_out(state: ShopState, order: Order, includes: set[str]) -> dict[str, A
     if "customer" in includes:
         customer = state.customers.get(data.get("customerId"))
         if customer is not None:
-            from .customers import customer_out  # local import: customers imports nothing from here
-
             out["customer"] = {"data": customer_out(customer, set())}
     if "status" in includes:
         status = state.order_statuses.get(data["statusId"])

@@ -1,4 +1,4 @@
-"""`--state FILE` persistence: the whole sandbox state as one JSON file, written debounced after writes."""
+"""`--state FILE` persistence: all shops in one JSON file, written at most once a second and on shutdown."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class Persister:
     """Writes all shops to `path` at most every `delay_s` seconds after a change (and on shutdown)."""
 
-    def __init__(self, path: Path | None, shops: dict[int, ShopState], delay_s: float = 0.3):
+    def __init__(self, path: Path | None, shops: dict[int, ShopState], delay_s: float = 1.0):
         self.path = Path(path) if path else None
         self.shops = shops
         self.delay_s = delay_s

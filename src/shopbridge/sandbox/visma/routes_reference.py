@@ -3,7 +3,6 @@ company settings, bank accounts, fiscal years, countries."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from .api_base import Api, Call, new_id
@@ -160,7 +159,7 @@ def register(api: Api) -> None:
         years = list(state.table("fiscalyears").values())
         if state.flags.has_open_fiscal_year:
             return years
-        now = datetime.now(UTC)
+        now = state.clock.current()
         return [y for y in years if parse_datetime(y["EndDate"]) < now]
 
     async def fiscalyears(call: Call) -> Any:

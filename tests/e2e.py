@@ -1,0 +1,126 @@
+"""End-to-end test environment: both sandboxes over real HTTP, a real SQLite store, a real connection.
+
+The connection is made exactly like a user makes one (`connect_starweb`, `connect_visma` with the
+OAuth redirect). Tests create their own orders in a Starweb status of their own ("E2E"), so the demo
+data's 300 orders stay out of the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shopbridge.demo import consent_in_sandbox, start_sandboxes
+from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.sandbox.common import defaults as d
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.store import Store, open_store
+from shopbridge.sync.base import Hint, SweepReport
+from shopbridge.sync.context import ConnectionContext, open_context
+from shopbridge.sync.orders import OrderFlow
+
+STARWEB_LIMIT = 20000
+
+
+class Env:
+    """Two sandboxes, a store and a connection named "e2e"."""
+
+    name = "e2e"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.starweb, self.visma = start_sandboxes(starweb_limit=STARWEB_LIMIT)
+        self.store: Store = open_store(data_dir=data_dir)
+        self.status_id = 0
+
+    async def connect(self, **settings: Any) -> None:
+        await connect_starweb(
+            self.store,
+            self.name,
+            base_url=f"{self.starweb.url}/api/v2",
+            client_id=d.STARWEB_CLIENT_ID,
+            client_secret=d.STARWEB_CLIENT_SECRET,
+        )
+        await connect_visma(
+            self.store,
+            self.name,
+            client_id=d.VISMA_CLIENT_ID,
+            client_secret=d.VISMA_CLIENT_SECRET,
+            identity_url=self.visma.url,
+            api_base=f"{self.visma.url}/v2",
+            open_url=consent_in_sandbox,
+            timeout=30,
+        )
+        status = await self.shop("POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "E2E"}]})
+        self.status_id = status["data"]["statusId"]
+        self.configure(trigger_statuses=[str(self.status_id)], **settings)
+        async with self.context() as ctx:
+            await ensure_service_articles(ctx)
+
+    def configure(self, **settings: Any) -> None:
+        conn = self.store.connections.find(self.name)
+        self.store.connections.update_settings(conn.id, settings)
+
+    def context(self) -> ConnectionContext:
+        return open_context(self.store, self.name, starweb_rate_limit=STARWEB_LIMIT)
+
+    async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
+        async with self.context() as ctx:
+            return await OrderFlow(ctx).sweep(hints)
+
+    async def shop(self, method: str, path: str, **kw: Any) -> Any:
+        """A call to the Starweb sandbox with our own client (to build scenarios)."""
+        async with StarwebClient(
+            f"{self.starweb.url}/api/v2", d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None
+        ) as sw:
+            return await sw.request(method, path, **kw)
+
+    async def new_order(self, items: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+        """Create a complete order in the E2E status; returns it with items."""
+        body = {
+            "customerId": 1,
+            "statusId": self.status_id,
+            "onOrderStatusChangeSendEmail": False,
+            "items": items,
+            **fields,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        created = await self.shop("POST", "orders", json=body, params={"include": "items"})
+        return created["data"]
+
+    async def visma_get(self, path: str, **params: Any) -> Any:
+        async with self.context() as ctx:
+            return await ctx.visma.request("GET", path, params=params or None)
+
+    async def documents_for(self, order_id: int | str, kind: str = "customerinvoicedrafts") -> list[dict]:
+        """Visma documents carrying the order's reference (the exactly-once check)."""
+        flt = f"YourReference eq 'Starweb {order_id}'"
+        body = await self.visma_get(kind, **{"$filter": flt})
+        return body["Data"]
+
+    def admin(self, server: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        base = self.starweb.url if server == "starweb" else self.visma.url
+        return httpx.request(method, f"{base}/_sandbox{path}", timeout=10, **kw)
+
+    def transfer(self, order_id: int | str) -> Any:
+        conn = self.store.connections.find(self.name)
+        return self.store.transfers.get_by_order(conn.id, str(order_id))
+
+    def close(self) -> None:
+        self.store.close()
+        self.starweb.stop()
+        self.visma.stop()
+
+
+def make_env(tmp: Path, **settings: Any) -> Env:
+    env = Env(tmp)
+    asyncio.run(env.connect(**settings))
+    return env
+
+
+def dec(value: Any) -> Decimal:
+    return Decimal(str(value))
