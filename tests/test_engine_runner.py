@@ -293,8 +293,14 @@ def test_engine_can_be_used_from_successive_event_loops() -> None:
         await eventually(lambda: Hint("order", ref) in sweep.hints("a"))
         await stopped(stop, task)
 
-    asyncio.run(once("1"))
-    asyncio.run(serve("2"))
-    asyncio.run(serve("3"))
-    asyncio.run(once("4"))
+    out = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=out)
+    try:
+        asyncio.run(once("1"))
+        asyncio.run(serve("2"))
+        asyncio.run(serve("3"))
+        asyncio.run(once("4"))
+    finally:
+        configure_logging("WARNING")
+    assert "worker_crashed" not in out.getvalue() and "error" not in out.getvalue()
     assert sweep.hints("a") == [Hint("order", r) for r in "1234"]

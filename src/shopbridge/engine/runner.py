@@ -234,6 +234,8 @@ class Engine:
                     {stop_wait, wake_wait}, timeout=self.refresh_s, return_when=asyncio.FIRST_COMPLETED
                 )
                 wake_wait.cancel()
+                if wake_wait.done() and not wake_wait.cancelled() and wake_wait.exception() is not None:
+                    raise wake_wait.exception()  # type: ignore[misc]  # never spin on a broken wait
         except asyncio.CancelledError:  # forced: cancel running sweeps (their hints are kept)
             for st in list(self._conns.values()):
                 if st.task is not None:

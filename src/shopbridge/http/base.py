@@ -227,6 +227,10 @@ class ApiClient:
         )
         return response
 
+    def add_response_hook(self, hook: Callable[[httpx.Response], Awaitable[None]]) -> None:
+        """Run `hook` on every raw answer before it is read (metrics, tests' crash points)."""
+        self._http.event_hooks["response"].append(hook)
+
     @property
     def total_calls(self) -> int:
         """How many HTTP requests this client has sent (retries included)."""

@@ -7,7 +7,7 @@ waiting meanwhile share its result). Calls wait for a per-shop `SlidingWindowLim
 not document its limit: 300 per 60 s by default, configurable), honour 429 + `Retry-After`, and are
 retried with exponential backoff and jitter on timeouts, connection errors and 5xx *when that is
 safe*. JSON is decoded with `parse_float=Decimal`, so amounts arrive exactly; Decimals in request
-bodies are sent as exact JSON numbers.
+bodies are written digit for digit as JSON numbers.
 
 Retrying writes: how a caller decides
 -------------------------------------
@@ -185,6 +185,10 @@ class StarwebClient(ApiClient):
             return json.loads(response.content, parse_float=Decimal)
         except ValueError:
             return {"raw": response.text[:2000]}
+
+    def encode(self, payload: Any) -> bytes | None:
+        """JSON with Decimals written exactly as they are."""
+        return dumps_exact(_jsonable(payload)).encode("utf-8")
 
     def error_from_response(self, response: httpx.Response, method: str, path: str) -> ApiError:
         body = self.decode(response)
@@ -740,11 +744,9 @@ def _query(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    """A request body for httpx's `json=`: models via `to_wire()`, Decimals as exact JSON numbers."""
+    """A request body as plain data: models via `to_wire()`, datetimes as ISO-8601, Decimals kept."""
     if isinstance(value, StarwebModel):
         value = value.to_wire()
-    if isinstance(value, Decimal):
-        return _decimal_number(value)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -754,13 +756,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _decimal_number(value: Decimal) -> int | float:
-    """The JSON number for `value`, refusing any that a float cannot carry exactly."""
-    if not value.is_finite():
-        raise ValueError(f"cannot send {value} as a JSON number")
-    if value == value.to_integral_value():
-        return int(value)
-    number = float(value)
-    if Decimal(repr(number)) != value:
-        raise ValueError(f"{value} has too many digits to send as an exact JSON number")
-    return number
+def dumps_exact(value: Any) -> str:
+    """JSON text in which every Decimal is written digit for digit (no float on the way)."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot send {value} as a JSON number")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        members = (f"{json.dumps(str(k), ensure_ascii=False)}:{dumps_exact(v)}" for k, v in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(dumps_exact(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)

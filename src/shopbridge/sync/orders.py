@@ -75,9 +75,27 @@ class OrderInputError(Exception):
 
 
 def crash_point(name: str) -> None:
-    """Die here, hard, when `SHOPBRIDGE_CRASH_AT` names this point (for the exactly-once tests)."""
+    """Die here, hard, when `SHOPBRIDGE_CRASH_AT` names this point (for the exactly-once tests).
+
+    The points: `before_create` (intent recorded, nothing sent), `in_create` (Visma created the
+    document, its answer is never read) and `after_create` (answer read, nothing recorded yet).
+    """
     if os.environ.get("SHOPBRIDGE_CRASH_AT") == name:
         os._exit(137)
+
+
+def arm_in_create_crash(ctx: ConnectionContext) -> None:
+    """With `SHOPBRIDGE_CRASH_AT=in_create`, die as soon as Visma answers a document create."""
+    if os.environ.get("SHOPBRIDGE_CRASH_AT") != "in_create":
+        return
+
+    async def die(response: Any) -> None:
+        request = response.request
+        creates = request.url.path.rstrip("/").endswith(("customerinvoicedrafts", "orders"))
+        if request.method == "POST" and creates:
+            crash_point("in_create")
+
+    ctx.visma.add_response_hook(die)
 
 
 @dataclass
@@ -104,15 +122,18 @@ class OrderFlow:
         concurrency: int = 4,
         batch: int = 50,
         on_progress: Callable[[str, int], None] | None = None,
+        stale_after: timedelta = timedelta(0),
     ) -> None:
         """`on_progress(event, n)`: "found" with the number due, then "done" once per order handled."""
         self.ctx = ctx
         self.on_progress = on_progress
+        self.stale_after = stale_after
         self.settings = ctx.settings
         self.store = ctx.store
         self.concurrency = concurrency
         self.batch = batch
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        arm_in_create_crash(ctx)
         self._customer_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ sweep
@@ -120,7 +141,9 @@ class OrderFlow:
         """Discover qualifying orders (all, or just the hinted ones) and transfer every due one."""
         report = SweepReport(self.ctx.name)
         calls_before = self.ctx.api_calls
-        self.store.transfers.release_stale(older_than=_STALE, connection_id=self.ctx.id)
+        # One sweep per connection at a time (the engine's rule): a row still in progress at the start
+        # of a sweep belongs to a worker that died; it is taken again and reconciles before creating.
+        self.store.transfers.release_stale(older_than=self.stale_after, connection_id=self.ctx.id)
         fetched: dict[str, Any] = {}
         order_hints = [h for h in hints or [] if h.kind == "order"]
         if order_hints:
@@ -235,7 +258,7 @@ class OrderFlow:
         cancelled = {s.statusId for s in await self.ref.order_statuses() if str(s.idCode) in CANCELLED_CODES}
         done = _parse_external(external_service(wire, SERVICE_NAME))
         if done is not None:  # written back by an earlier attempt whose record was lost
-            return self._adopt(t, attempt, done[0], done[1], done[2], wire=None)
+            return self._adopt(t, attempt, done[0], done[1], done[2])
         if status in cancelled:
             self.store.transfers.mark_skipped(
                 t, "the order was cancelled in the shop before it was transferred"
@@ -248,7 +271,9 @@ class OrderFlow:
         if t.intent_key:  # an earlier attempt may have created the document: look before creating
             found = await self.find_document(t.intent_key, kind)
             if found is not None:
-                return self._adopt(t, attempt, kind, found, None, wire=wire, order=order)
+                outcome = self._adopt(t, attempt, kind, found, None)
+                await self.write_back(t, str(found.Id), None, report, kind=kind)
+                return outcome
         plan = await self.plan(order, kind)
         self.store.transfers.record_intent(t, reference, document_type=kind)
         self.store.journal.update(attempt, request={"order": order.order_id, "document": _summary(plan.body)})
@@ -304,9 +329,6 @@ class OrderFlow:
         kind: str,
         found: Any,
         number: Any,
-        *,
-        wire: dict[str, Any] | None,
-        order: Order | None = None,
     ) -> str:
         """An earlier attempt created the document: record it instead of creating another."""
         doc = found if isinstance(found, dict) else (found.model_dump(by_alias=True) if found else {})
@@ -704,5 +726,4 @@ def _rate(rate: Decimal) -> str:
     return f"{normalize_rate(rate)} %"
 
 
-_STALE = timedelta(minutes=10)
 _RETRY_BASE = timedelta(seconds=30)

@@ -39,6 +39,9 @@ app.py
       `detail` is sent as-is) and FastAPI's RequestValidationError into the API's error body, and the
       admin router: GET/POST(patch)/PUT(replace) /_sandbox/faults, GET/POST /_sandbox/ratelimit
       (+ /reset), GET /_sandbox/stats, POST /_sandbox/stats/reset, GET /_sandbox/health.
+      A hung request is still processed after `hang_s` (like a real slow server); 5xx and reset
+      faults answer before the app runs (nothing stored). An unhandled error in a route is logged
+      and answered with error_body(500, ...), keeping the connection open.
     SandboxRuntime: .settings .validator .limiter .faults .stats .token_ttl_s .check(...) .error_response(...)
     get_runtime(request | app) -> SandboxRuntime   (also app.state.sandbox)
     validate_or_raise(request, body, path_template=None, *, query=True)   raises SandboxValidationError

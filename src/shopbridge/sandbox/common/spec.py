@@ -39,6 +39,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 _PARAM_RE = re.compile(r"\{([^}/]+)\}")
 
 Mode = Literal["request", "response"]
+_MATCH_CACHE_SIZE = 4096
 
 
 # --------------------------------------------------------------------------- loading
@@ -470,6 +471,7 @@ class SpecValidator:
         self._response_validators: dict[tuple[str, str, str], Any] = {}
         self._ops: dict[tuple[str, str], dict[str, Any]] = {}
         self._params: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._match_cache: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {}
         self._templates_by_len: dict[int, list[tuple[tuple[int, ...], str, list[Any]]]] = {}
         self._index()
 
@@ -560,6 +562,16 @@ class SpecValidator:
         segments win over parameters; a template that defines `method` wins over one that does not.
         Returns `(None, {})` when no template matches.
         """
+        key = (method, path)
+        hit = self._match_cache.get(key)
+        if hit is None:
+            hit = self._match(method, path)
+            if len(self._match_cache) >= _MATCH_CACHE_SIZE:
+                self._match_cache.clear()
+            self._match_cache[key] = hit
+        return hit[0], dict(hit[1])
+
+    def _match(self, method: str, path: str) -> tuple[str | None, dict[str, str]]:
         rel = self.strip_base(path)
         segments = [s for s in rel.strip("/").split("/") if s]
         lowered = [s.lower() for s in segments] if self.case_insensitive else segments

@@ -1,0 +1,66 @@
+"""Exactly once across a killed worker: the worker process dies at each crash point and is restarted.
+
+The worker is a real `shopbridge sync --once` process on the same SQLite file; it is killed hard
+(`os._exit`) before the create call, after Visma created the document but before its answer is read,
+and after the answer but before it is recorded. A restarted worker must end with exactly one
+document for the order, the transfer recorded and the Visma id written back to the shop.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from e2e import Env
+
+from shopbridge.store import TransferState
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    e = Env(tmp_path_factory.mktemp("crash"))
+    await e.connect()
+    yield e
+    e.close()
+
+
+def worker(env: Env, crash_at: str | None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "SHOPBRIDGE_CRASH_AT"}
+    if crash_at:
+        environ["SHOPBRIDGE_CRASH_AT"] = crash_at
+    cmd = [sys.executable, "-m", "shopbridge", "--data-dir", str(env.data_dir), "sync", "--once"]
+    return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("crash_at", ["before_create", "in_create", "after_create"])
+async def test_killed_worker_never_doubles_and_never_loses(env: Env, crash_at: str) -> None:
+    skus = [a["Number"] for a in (await env.visma_get("articles", **{"$filter": "IsActive eq true"}))["Data"]]
+    sku = next(s for s in skus if s.startswith("SW-"))
+    order = await env.new_order([{"sku": sku, "quantity": 2, "unitPrice": 123.45, "vatRate": 25}])
+    oid = order["orderId"]
+
+    crashed = worker(env, crash_at)
+    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
+    t = env.transfer(oid)
+    assert t.state == TransferState.IN_PROGRESS and t.intent_key  # the intent was recorded first
+    created_before_restart = len(await env.documents_for(oid))
+    assert created_before_restart == (0 if crash_at == "before_create" else 1)
+
+    restarted = worker(env, None)
+    assert restarted.returncode in (0, 1), restarted.stdout + restarted.stderr
+    t = env.transfer(oid)
+    assert t.state == TransferState.TRANSFERRED, t.last_error
+    docs = await env.documents_for(oid)
+    assert len(docs) == 1
+    assert t.visma_document_id == docs[0]["Id"]
+    written = await env.shop("GET", f"orders/{oid}/external-services/visma")
+    assert written["data"]["externalIdValue"] == f"D:{docs[0]['Id']}"
+    # and a third run changes nothing
+    worker(env, None)
+    assert len(await env.documents_for(oid)) == 1
