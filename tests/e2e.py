@@ -55,7 +55,9 @@ class Env:
             open_url=consent_in_sandbox,
             timeout=30,
         )
-        status = await self.shop("POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "E2E"}]})
+        status = await self.shop(
+            "POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "E2E"}]}
+        )
         self.status_id = status["data"]["statusId"]
         self.configure(trigger_statuses=[str(self.status_id)], **settings)
         async with self.context() as ctx:

@@ -175,7 +175,9 @@ async def test_429_recovered_without_losing_the_call() -> None:
         return httpx.Response(200, json={"n": len(calls)})
 
     limiter = SlidingWindowLimiter(1000, 1.0)
-    client = ApiClient("http://t.invalid", retry=FAST, limiter=limiter, transport=httpx.MockTransport(handler))
+    client = ApiClient(
+        "http://t.invalid", retry=FAST, limiter=limiter, transport=httpx.MockTransport(handler)
+    )
     assert await client.request("POST", "x", json={}) == {"n": 9}
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from e2e import Env
 
+from e2e import Env
 from shopbridge.store import TransferState
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

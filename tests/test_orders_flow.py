@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from e2e import Env, dec
 
+from e2e import Env, dec
 from shopbridge.sandbox.catalog import demo_catalog
 from shopbridge.sandbox.catalog import in_visma as catalog_in_visma
 from shopbridge.store import TransferState
@@ -34,7 +34,9 @@ async def customers(env: Env) -> dict[str, int]:
         for c in body["data"]:
             addr = (c.get("addresses") or {}).get("data") or {}
             invoice = addr.get("invoice") or addr.get("customerInvoice") or {}
-            country = invoice.get("countryCode") or ("SE" if (c.get("vatNo") or "SE").startswith("SE") else "")
+            country = invoice.get("countryCode") or (
+                "SE" if (c.get("vatNo") or "SE").startswith("SE") else ""
+            )
             vat = c.get("vatNo") or ""
             if c["type"] == "person" and country == "SE":
                 out.setdefault("se_person", c["customerId"])
@@ -53,7 +55,9 @@ async def customers(env: Env) -> dict[str, int]:
 async def visma_skus(env: Env, n: int, vat: str = "25") -> list[str]:
     """SKUs that exist (and are active, with a coding of `vat` %) in the Visma demo company."""
     body = await env.visma_get("articles", **{"$pagesize": 500})
-    codings = {c["Id"]: dec(c["VatRatePercent"]) for c in (await env.visma_get("articleaccountcodings"))["Data"]}
+    codings = {
+        c["Id"]: dec(c["VatRatePercent"]) for c in (await env.visma_get("articleaccountcodings"))["Data"]
+    }
     want = Decimal(vat) / 100
     skus = [
         a["Number"]
@@ -76,8 +80,22 @@ async def test_every_row_type_private_sek(env: Env) -> None:
     food = (await visma_skus(env, 1, "12"))[0]
     order = await env.new_order(
         [
-            {"sku": a, "quantity": 3, "unitPrice": 159.20, "vatRate": 25, "discount": 10, "discountType": "percent"},
-            {"sku": b, "quantity": 3, "unitPrice": 100.00, "vatRate": 25, "discount": 10, "discountType": "amount"},
+            {
+                "sku": a,
+                "quantity": 3,
+                "unitPrice": 159.20,
+                "vatRate": 25,
+                "discount": 10,
+                "discountType": "percent",
+            },
+            {
+                "sku": b,
+                "quantity": 3,
+                "unitPrice": 100.00,
+                "vatRate": 25,
+                "discount": 10,
+                "discountType": "amount",
+            },
             {"sku": c, "quantity": 1, "unitPrice": 79.46, "vatRate": 25},
             {"sku": food, "quantity": 2, "unitPrice": 45.50, "vatRate": 12},
         ],
@@ -105,7 +123,16 @@ async def test_company_customer_in_foreign_currency(env: Env, currency: str) -> 
     who = await customers(env)
     [sku] = await visma_skus(env, 1)
     order = await env.new_order(
-        [{"sku": sku, "quantity": 7, "unitPrice": 13.37, "vatRate": 25, "discount": 5, "discountType": "amount"}],
+        [
+            {
+                "sku": sku,
+                "quantity": 7,
+                "unitPrice": 13.37,
+                "vatRate": 25,
+                "discount": 5,
+                "discountType": "amount",
+            }
+        ],
         customerId=who["se_company"],
         currencyCode=currency,
         shippingCost=9.90,
@@ -137,7 +164,9 @@ async def test_eu_company_reverse_charge(env: Env) -> None:
 async def test_eu_company_charged_swedish_vat_waits(env: Env) -> None:
     who = await customers(env)
     [sku] = await visma_skus(env, 1)
-    order = await env.new_order([{"sku": sku, "quantity": 1, "unitPrice": 100, "vatRate": 25}], customerId=who["eu_company"])
+    order = await env.new_order(
+        [{"sku": sku, "quantity": 1, "unitPrice": 100, "vatRate": 25}], customerId=who["eu_company"]
+    )
     await env.sweep([Hint("order", str(order["orderId"]))])
     t = env.transfer(order["orderId"])
     assert t.state == TransferState.WAITING_FOR_FIX
@@ -159,10 +188,20 @@ async def test_unknown_sku_waits_others_go_on_and_retry_after_fix(env: Env) -> N
     assert env.transfer(bad["orderId"]).attempts == t_bad.attempts
     # the fix: the article is created in Visma; then `orders retry`
     async with env.context() as ctx:
-        coding = next(c for c in await ctx.visma.article_account_codings.list() if dec(c.VatRatePercent) == Decimal("0.25"))
+        coding = next(
+            c
+            for c in await ctx.visma.article_account_codings.list()
+            if dec(c.VatRatePercent) == Decimal("0.25")
+        )
         unit = (await ctx.visma.units.list())[0]
         await ctx.visma.articles.create(
-            {"Number": missing, "Name": "Fixed article", "CodingId": coding.Id, "UnitId": unit.Id, "IsActive": True}
+            {
+                "Number": missing,
+                "Name": "Fixed article",
+                "CodingId": coding.Id,
+                "UnitId": unit.Id,
+                "IsActive": True,
+            }
         )
     env.store.transfers.retry(t_bad.id)
     await env.sweep()
@@ -179,7 +218,9 @@ async def test_unknown_sku_waits_others_go_on_and_retry_after_fix(env: Env) -> N
         ("currency the company lacks", {"currencyCode": "DKK"}, "no currency DKK"),
     ],
 )
-async def test_bad_input_waits_with_a_reason(env: Env, case: str, fields: dict[str, Any], expected: str) -> None:
+async def test_bad_input_waits_with_a_reason(
+    env: Env, case: str, fields: dict[str, Any], expected: str
+) -> None:
     [sku] = await visma_skus(env, 1)
     price = fields.pop("items_price", 80)
     extra: dict[str, Any] = {}
@@ -196,7 +237,9 @@ async def test_bad_input_waits_with_a_reason(env: Env, case: str, fields: dict[s
             }
         }
         extra["originalCustomerEmail"] = fields.pop("email", "test.kund@example.se")
-    order = await env.new_order([{"sku": sku, "quantity": 1, "unitPrice": price, "vatRate": 25}], **fields, **extra)
+    order = await env.new_order(
+        [{"sku": sku, "quantity": 1, "unitPrice": price, "vatRate": 25}], **fields, **extra
+    )
     currencies = env.visma.app.state.visma.state.table("currencies")
     removed = currencies.pop("DKK", None) if fields.get("currencyCode") == "DKK" else None
     try:
@@ -237,11 +280,14 @@ async def test_order_module_missing_is_a_clear_error(env: Env) -> None:
 async def test_faults_and_token_expiry_lose_nothing_and_double_nothing(env: Env) -> None:
     skus = await visma_skus(env, 3)
     orders = [
-        await env.new_order([{"sku": s, "quantity": i + 1, "unitPrice": 99.90, "vatRate": 25}]) for i, s in enumerate(skus * 4)
+        await env.new_order([{"sku": s, "quantity": i + 1, "unitPrice": 99.90, "vatRate": 25}])
+        for i, s in enumerate(skus * 4)
     ]
     faults = {"error_rate": 0.15, "hang_rate": 0.05, "hang_s": 3, "seed": 7, "token_ttl_s": 2}
     env.admin("visma", "POST", "/faults", json=faults).raise_for_status()
-    env.admin("starweb", "POST", "/faults", json={"error_rate": 0.1, "seed": 3, "token_ttl_s": 2}).raise_for_status()
+    env.admin(
+        "starweb", "POST", "/faults", json={"error_rate": 0.1, "seed": 3, "token_ttl_s": 2}
+    ).raise_for_status()
     try:
         async with env.context() as ctx:
             ctx.visma._http.timeout = __import__("httpx").Timeout(1.5)

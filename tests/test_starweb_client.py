@@ -29,7 +29,14 @@ from shopbridge.sandbox.common.defaults import STARWEB_API_PREFIX, STARWEB_CLIEN
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
 from shopbridge.sandbox.starweb.app import create_app
 from shopbridge.starweb import StarwebClient, StarwebConflictError, StarwebError
-from shopbridge.starweb.schemas import Order, OrderItem, Variant
+from shopbridge.starweb.schemas import (
+    Order,
+    OrderItem,
+    Product,
+    ProductLanguage,
+    Variant,
+    VariantPrice,
+)
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.005, max_delay=0.05)
 OPEN_LIMIT = {"limit": 100_000, "window_s": 1.0, "enabled": True, "reset": True}
@@ -130,13 +137,13 @@ async def newest_order_with(sw: StarwebClient, ref: str) -> list[Order]:
 
 async def new_order_body(sw: StarwebClient, ref: str) -> Order:
     customer = (await sw.list_customers_page(1)).items[0]
-    product = next(p async for p in sw.iter_products(include="primaryVariant") if p.primaryVariant)
-    assert product.primaryVariant is not None
+    products = await sw.list_products_page(1, include="primaryVariant")
+    sku = next(p.primaryVariant.sku for p in products.items if p.primaryVariant)
     return Order(
         customerId=customer.customerId,
         customInfo1=ref,
         onOrderStatusChangeSendEmail=False,
-        items=[OrderItem(sku=product.primaryVariant.sku, quantity=2)],
+        items=[OrderItem(sku=sku, quantity=2)],
     )
 
 
@@ -308,7 +315,7 @@ async def test_gets_are_retried_on_injected_5xx(sandbox: Sandbox) -> None:
 
 
 async def test_gets_are_retried_after_hangs(sandbox: Sandbox) -> None:
-    async with client(sandbox, timeout=0.3) as sw:
+    async with client(sandbox, timeout=0.5) as sw:
         ids = await some_order_ids(sw, 12)
         sandbox.faults(hang_rate=0.3, hang_s=2.0, seed=3)
         orders = await asyncio.gather(*(sw.get_order(i) for i in ids))
@@ -463,21 +470,21 @@ async def test_create_product_and_variant_with_reconcile(sandbox: Sandbox) -> No
     sku = f"T-{uuid.uuid4().hex[:8]}"
     async with client(sandbox) as sw:
         pricelist = next(p for p in await sw.list_pricelists() if p.isMaster)
-        body = {
-            "visibility": "visible",
-            "defaultVatRate": Decimal("25"),
-            "languages": [{"langCode": "sv", "name": "Testprodukt"}],
-            "variants": [
-                {
-                    "sku": sku,
-                    "stockQuantity": 3,
-                    "prices": [{"pricelistId": pricelist.pricelistId, "priceExVat": Decimal("79.20")}],
-                }
+        body = Product(
+            visibility="visible",
+            defaultVatRate=Decimal("25"),  # a string on the wire; the model knows
+            languages=[ProductLanguage(langCode="sv", name="Testprodukt")],
+            variants=[
+                Variant(
+                    sku=sku,
+                    stockQuantity=3,
+                    prices=[VariantPrice(pricelistId=pricelist.pricelistId, priceExVat=Decimal("79.20"))],
+                )
             ],
-        }
+        )
     async with client(sandbox, transport=LoseAnswers("POST", "/products")) as sw:
         product = await sw.create_product(body)  # answer lost, found again by SKU
-        assert product.productId is not None
+        assert product.productId is not None and product.defaultVatRate == Decimal("25")
         assert sw.calls["POST products"] == 1
         page = await sw.list_products_page(1, filterSku=sku)
         assert [p.productId for p in page.items] == [product.productId]

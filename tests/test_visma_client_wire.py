@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from shopbridge.http import BadRequestError, PermissionDeniedError, RateLimitError
+from shopbridge.http import BadRequestError, PermissionDeniedError, RateLimitError, SlidingWindowLimiter
 from shopbridge.visma import (
     VismaBadRequestError,
     VismaPermissionDeniedError,
@@ -119,3 +119,14 @@ def test_error_bodies_become_typed_errors() -> None:
 def test_committed_schemas_match_the_generator() -> None:
     committed = (Path(codegen.__file__).parent / "schemas.py").read_text(encoding="utf-8")
     assert committed == codegen.render(codegen.load_spec()), "run: python -m shopbridge.visma.codegen"
+
+
+async def test_limiter_counts_a_call_from_its_answer() -> None:
+    """The Visma client's zero-429 promise rests on this: a slow answer pushes the next window back."""
+    now = [0.0]
+    limiter = SlidingWindowLimiter(2, 1.0, margin_s=0.0, clock=lambda: now[0])
+    first = await limiter.acquire("customers")
+    await limiter.acquire("customers")
+    now[0] = 0.3  # the first call's answer came late: it may have reached the server only now
+    limiter.release(first)
+    assert limiter.reserve("customers") == pytest.approx(1.0)  # 0.3 + 1.0 window - now

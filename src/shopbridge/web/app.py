@@ -99,7 +99,7 @@ def _id(value: Any) -> str | None:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return value.strip()[:64]
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return None

@@ -1,0 +1,173 @@
+"""Property: for generated orders, the Visma document's total and VAT per rate equal the shop's, to the öre.
+
+Orders are generated (items with any price, quantity, VAT rate, percent or amount discount; shipping;
+payment fee; private or company buyer; SEK or EUR), created in the Starweb sandbox, transferred over
+real HTTP, and the resulting Visma draft is compared with the Starweb order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from e2e import Env, dec
+from shopbridge.store import TransferState
+from shopbridge.sync.base import Hint
+from shopbridge.sync.orders import OrderFlow
+from shopbridge.visma.mapping import visma_rate
+
+RATES = ["25", "12", "6"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    e = Env(tmp_path_factory.mktemp("property"))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(e.connect())
+    e.loop = loop  # type: ignore[attr-defined]
+    e.skus = loop.run_until_complete(skus_by_rate(e))  # type: ignore[attr-defined]
+    e.buyers = loop.run_until_complete(buyers(e))  # type: ignore[attr-defined]
+    e.ctx = e.context()  # type: ignore[attr-defined]  # one context: reference data stays cached
+    yield e
+    loop.run_until_complete(e.ctx.aclose())  # type: ignore[attr-defined]
+    loop.close()
+    e.close()
+
+
+async def skus_by_rate(env: Env) -> dict[str, list[str]]:
+    codings = {
+        c["Id"]: visma_rate(c["VatRatePercent"])
+        for c in (await env.visma_get("articleaccountcodings"))["Data"]
+    }
+    out: dict[str, list[str]] = {r: [] for r in RATES}
+    for a in (await env.visma_get("articles", **{"$pagesize": 500}))["Data"]:
+        rate = codings.get(a["CodingId"])
+        if a["IsActive"] and a["Number"].startswith("SW-") and rate is not None and str(rate) in out:
+            out[str(rate)].append(a["Number"])
+    return out
+
+
+async def buyers(env: Env) -> dict[str, int]:
+    out: dict[str, int] = {}
+    body = await env.shop("GET", "customers", params={"include": "addresses"})
+    for c in body["data"]:
+        vat = c.get("vatNo") or ""
+        addresses = (c.get("addresses") or {}).get("data") or {}
+        country = (
+            {a.get("countryCode") for a in addresses.values() if isinstance(a, dict)}
+            if isinstance(addresses, dict)
+            else set()
+        )
+        if c["type"] == "person" and not vat and country == {"SE"}:
+            out.setdefault("private", c["customerId"])
+        if c["type"] == "company" and vat.startswith("SE"):
+            out.setdefault("company", c["customerId"])
+    return out
+
+
+money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999.99"), places=2)
+item = st.fixed_dictionaries(
+    {
+        "rate": st.sampled_from(RATES),
+        "quantity": st.integers(min_value=1, max_value=25),
+        "price": money,
+        "discount": st.one_of(
+            st.none(),
+            st.tuples(st.just("percent"), st.integers(min_value=1, max_value=60)),
+            st.tuples(
+                st.just("amount"), st.decimals(min_value=Decimal("0.01"), max_value=Decimal("50"), places=2)
+            ),
+        ),
+    }
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=st.lists(item, min_size=1, max_size=5),
+    shipping=st.one_of(st.none(), st.decimals(min_value=Decimal("0"), max_value=Decimal("199"), places=2)),
+    fee=st.booleans(),
+    buyer=st.sampled_from(["private", "company"]),
+    currency=st.sampled_from(["SEK", "SEK", "EUR"]),
+)
+def test_visma_totals_equal_the_shops(
+    env: Any, items: list[dict[str, Any]], shipping: Decimal | None, fee: bool, buyer: str, currency: str
+) -> None:
+    rows = []
+    for i, it in enumerate(items):
+        sku = env.skus[it["rate"]][i % len(env.skus[it["rate"]])]
+        row: dict[str, Any] = {
+            "sku": sku,
+            "quantity": it["quantity"],
+            "unitPrice": it["price"],
+            "vatRate": int(it["rate"]),
+        }
+        if it["discount"]:
+            kind, value = it["discount"]
+            if kind == "amount" and value >= it["price"] * it["quantity"]:
+                value = Decimal("0.01")
+            row.update(discountType=kind, discount=value)
+        rows.append(row)
+    fields: dict[str, Any] = {"customerId": env.buyers[buyer], "currencyCode": currency}
+    if shipping is not None:
+        fields["shippingCost"] = shipping
+    if fee:
+        fields["paymentMethodId"] = 3
+    loop = env.loop
+    order = loop.run_until_complete(env.new_order(_json(rows), **_json(fields)))
+    loop.run_until_complete(OrderFlow(env.ctx).sweep([Hint("order", str(order["orderId"]))]))
+    t = env.transfer(order["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error, t.details)
+    [draft] = loop.run_until_complete(env.documents_for(order["orderId"]))
+    assert dec(draft["TotalAmount"]) - dec(draft.get("TotalRoundings") or 0) == dec(order["totalAmount"])
+    assert dec(draft["TotalVatAmount"]) == dec(order["totalVat"])
+    assert draft["InvoiceCurrencyCode"] == order["currencyCode"]
+    shop_vat = _shop_vat_per_rate(order)
+    visma_gross: dict[Decimal, Decimal] = {}
+    for r in draft["Rows"]:
+        rate = visma_rate(r["VatRate"])
+        visma_gross[rate] = visma_gross.get(rate, Decimal(0)) + dec(r["Amount"])
+    for rate, (net, vat) in shop_vat.items():
+        expected = net + vat if draft["IncludesVat"] else net
+        assert visma_gross.get(rate, Decimal(0)) == expected, (rate, visma_gross, shop_vat)
+
+
+def _shop_vat_per_rate(order: dict[str, Any]) -> dict[Decimal, tuple[Decimal, Decimal]]:
+    """Net and VAT per rate as the shop computes them (VAT per rate on the summed nets)."""
+    nets: dict[Decimal, Decimal] = {}
+    for it in order["items"]["data"]:
+        gross = (dec(it["unitPrice"]) * dec(it["quantity"])).quantize(Decimal("0.01"))
+        disc = dec(it.get("discount") or 0)
+        if it.get("discountType") == "amount":
+            net = gross - disc
+        else:
+            net = gross - (gross * disc / 100).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
+        rate = dec(it["vatRate"]).normalize()
+        nets[rate] = nets.get(rate, Decimal(0)) + net
+    for amount, rate in (
+        (order.get("shippingCost"), order.get("shippingVatRate")),
+        (order.get("paymentFee"), order.get("paymentVatRate")),
+    ):
+        if amount and dec(amount):
+            r = dec(rate).normalize()
+            nets[r] = nets.get(r, Decimal(0)) + dec(amount)
+    return {
+        visma_rate(r): (n, (n * r / 100).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP"))
+        for r, n in nets.items()
+    }
+
+
+def _json(value: Any) -> Any:
+    """Decimals as JSON numbers (strings would be refused by the spec)."""
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, dict):
+        return {k: _json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json(v) for v in value]
+    return value
