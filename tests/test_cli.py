@@ -26,11 +26,10 @@ def sandboxes() -> Any:
     visma.stop()
 
 
-def cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environ = {**os.environ, "SHOPBRIDGE_HOME": str(home), "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "shopbridge", *args], env=environ, capture_output=True, text=True, timeout=timeout
-    )
+    cmd = [sys.executable, "-m", "shopbridge", *args]
+    return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=240)
 
 
 def test_init_makes_a_private_key_and_a_database(tmp_path: Path) -> None:
@@ -44,8 +43,17 @@ def test_init_makes_a_private_key_and_a_database(tmp_path: Path) -> None:
 def test_wrong_starweb_secret_is_exit_3_and_nothing_is_stored(tmp_path: Path, sandboxes: Any) -> None:
     starweb, _ = sandboxes
     out = cli(
-        tmp_path, "connect", "starweb", "--name", "shop", "--base-url", f"{starweb.url}/api/v2",
-        "--client-id", d.STARWEB_CLIENT_ID, "--client-secret", "wrong",
+        tmp_path,
+        "connect",
+        "starweb",
+        "--name",
+        "shop",
+        "--base-url",
+        f"{starweb.url}/api/v2",
+        "--client-id",
+        d.STARWEB_CLIENT_ID,
+        "--client-secret",
+        "wrong",
     )
     assert out.returncode == 3, out.stdout + out.stderr
     assert "refused the credentials" in out.stdout
@@ -57,18 +65,44 @@ def test_wrong_starweb_secret_is_exit_3_and_nothing_is_stored(tmp_path: Path, sa
 def test_whole_journey_connect_consent_sync_list_show_retry(tmp_path: Path, sandboxes: Any) -> None:
     starweb, visma = sandboxes
     ok = cli(
-        tmp_path, "connect", "starweb", "--name", "shop", "--base-url", f"{starweb.url}/api/v2",
-        "--client-id", d.STARWEB_CLIENT_ID, env={"STARWEB_CLIENT_SECRET": d.STARWEB_CLIENT_SECRET},
+        tmp_path,
+        "connect",
+        "starweb",
+        "--name",
+        "shop",
+        "--base-url",
+        f"{starweb.url}/api/v2",
+        "--client-id",
+        d.STARWEB_CLIENT_ID,
+        env={"STARWEB_CLIENT_SECRET": d.STARWEB_CLIENT_SECRET},
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     # Visma: the CLI prints the consent URL and waits on its callback; "the user" opens the URL.
     environ = {**os.environ, "SHOPBRIDGE_HOME": str(tmp_path), "VISMA_CLIENT_SECRET": d.VISMA_CLIENT_SECRET}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shopbridge", "connect", "visma", "--connection", "shop",
-         "--client-id", d.VISMA_CLIENT_ID, "--identity-url", visma.url, "--api-base", f"{visma.url}/v2",
-         "--no-browser", "--timeout", "60"],
-        env={**environ, "COLUMNS": "1000"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "shopbridge",
+            "connect",
+            "visma",
+            "--connection",
+            "shop",
+            "--client-id",
+            d.VISMA_CLIENT_ID,
+            "--identity-url",
+            visma.url,
+            "--api-base",
+            f"{visma.url}/v2",
+            "--no-browser",
+            "--timeout",
+            "60",
+        ],
+        env={**environ, "COLUMNS": "1000"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = ""
     deadline = time.monotonic() + 30

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from e2e import Env
 from shopbridge.store import TransferState
+
+from e2e import Env
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from e2e import Env, dec
 from shopbridge.sandbox.catalog import demo_catalog
 from shopbridge.sandbox.catalog import in_visma as catalog_in_visma
 from shopbridge.store import TransferState
 from shopbridge.sync.base import Hint
+
+from e2e import Env, dec
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from e2e import Env, dec
 from shopbridge.store import TransferState
 from shopbridge.sync.base import Hint
 from shopbridge.sync.orders import OrderFlow
 from shopbridge.visma.mapping import visma_rate
+
+from e2e import Env, dec
 
 RATES = ["25", "12", "6"]
 

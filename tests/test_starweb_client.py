@@ -317,7 +317,7 @@ async def test_gets_are_retried_on_injected_5xx(sandbox: Sandbox) -> None:
 async def test_gets_are_retried_after_hangs(sandbox: Sandbox) -> None:
     async with client(sandbox, timeout=0.5) as sw:
         ids = await some_order_ids(sw, 12)
-        sandbox.faults(hang_rate=0.3, hang_s=2.0, seed=3)
+        sandbox.faults(hang_rate=0.3, hang_s=1.0, seed=3)
         orders = await asyncio.gather(*(sw.get_order(i) for i in ids))
     assert [o.orderId for o in orders] == ids
     assert sandbox.stats()["faults"]["hang"] > 0

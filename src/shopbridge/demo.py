@@ -107,7 +107,14 @@ async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Pa
             from shopbridge.engine.embedded import run_embedded
 
             console.print("serving: web hooks, /healthz and /metrics; Ctrl-C stops")
-            await run_embedded(store, host="127.0.0.1", port=port, public_url=None, console=console)
+            await run_embedded(
+                store,
+                host="127.0.0.1",
+                port=port,
+                console=console,
+                local_hooks=True,
+                starweb_rate_limit=DEMO_STARWEB_LIMIT,
+            )
         return 0
     finally:
         starweb.stop()

@@ -42,9 +42,7 @@ def _scrub_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[st
 def configure_logging(level: str = "INFO", fmt: str = "console", stream: Any = None) -> None:
     """Set up structlog for the process: `fmt` is "console" or "json"."""
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

@@ -1,0 +1,72 @@
+"""`shopbridge run` end to end: the shop's web hook reaches the engine and the order lands in Visma."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from shopbridge.engine.embedded import run_embedded
+from shopbridge.store import TransferState
+
+from e2e import Env
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    e = Env(tmp_path_factory.mktemp("engine"))
+    await e.connect()
+    yield e
+    e.close()
+
+
+async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: Env) -> None:
+    stop = asyncio.Event()
+    ports: list[int] = []
+    task = asyncio.create_task(
+        run_embedded(
+            env.store,
+            port=0,
+            interval_s=3600,
+            stop=stop,
+            on_ready=ports.append,
+            local_hooks=True,
+            starweb_rate_limit=20000,
+        )
+    )
+    try:
+        for _ in range(200):
+            if ports and (await env.shop("GET", "web-hooks"))["data"]:
+                break
+            await asyncio.sleep(0.05)
+        hooks = (await env.shop("GET", "web-hooks"))["data"]
+        assert {h["event"] for h in hooks} >= {"order-created", "order-status-changed"}
+        assert all("/hooks/starweb/" in h["url"] for h in hooks)
+        await asyncio.sleep(1.0)  # let the start-up sweep finish; only the hook can bring the next order
+        skus = (await env.visma_get("articles", **{"$filter": "IsActive eq true"}))["Data"]
+        sku = next(a["Number"] for a in skus if a["Number"].startswith("SW-"))
+        order = await env.new_order([{"sku": sku, "quantity": 1, "unitPrice": 250, "vatRate": 25}])
+        for _ in range(300):
+            t = env.transfer(order["orderId"])
+            if t is not None and t.state == TransferState.TRANSFERRED:
+                break
+            await asyncio.sleep(0.05)
+        assert t is not None and t.state == TransferState.TRANSFERRED, t and t.last_error
+        assert len(await env.documents_for(order["orderId"])) == 1
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}") as web:
+            health = await web.get("/healthz")
+            assert health.status_code == 200 and health.json()["ok"] is True
+            metrics = await web.get("/metrics")
+            assert "shopbridge" in metrics.text
+            bad = await web.post(f"/hooks/starweb/{env.store.connections.find(env.name).id}/wrong", json={})
+            assert bad.status_code == 404
+        # restarting registers nothing twice
+        assert len((await env.shop("GET", "web-hooks"))["data"]) == len(hooks)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
