@@ -308,3 +308,28 @@ async def test_faults_and_token_expiry_lose_nothing_and_double_nothing(env: Env)
         t = env.transfer(o["orderId"])
         assert t.state == TransferState.TRANSFERRED, (o["orderId"], t.state, t.last_error)
         assert len(await env.documents_for(o["orderId"])) == 1
+
+
+async def test_vat_rate_without_coding_waits_when_articles_are_created(env: Env) -> None:
+    books = [p for p in demo_catalog() if p.vat_rate == 6]
+    missing = [v.sku for p in books for v in p.variants if not catalog_in_visma(v.sku)]
+    codings = env.visma.app.state.visma.state.table("articleaccountcodings")
+    six = {k: v for k, v in codings.items() if dec(v.get("VatRatePercent") or 0) == Decimal("0.06")}
+    env.configure(missing_article="create")
+    try:
+        for k in six:
+            codings.pop(k)
+        order = await env.new_order([{"sku": missing[-1], "quantity": 1, "unitPrice": 99, "vatRate": 6}])
+        await env.sweep([Hint("order", str(order["orderId"]))])
+        t = env.transfer(order["orderId"])
+        assert t.state == TransferState.WAITING_FOR_FIX
+        assert "no article account coding for 6 % VAT" in t.last_error
+        codings.update(six)  # the fix: the company gets a 6 % coding
+        env.store.transfers.retry(t.id)
+        await env.sweep()
+        t = env.transfer(order["orderId"])
+        assert t.state == TransferState.TRANSFERRED, t.last_error
+        assert any(w["code"] == "article_created" for w in t.warnings)
+    finally:
+        codings.update(six)
+        env.configure(missing_article="wait")

@@ -132,7 +132,7 @@ async def run_embedded(
     conns = store.connections.all()
     intervals = [ConnectionSettings.model_validate(c.settings or {}).poll_interval_s for c in conns]
     interval = interval_s or min(intervals, default=60.0)
-    engine = Engine(sweeper.sweep, sweeper.connections, interval_s=interval)
+    engine = Engine(sweeper.sweep, sweeper.connections, interval_s=interval, debounce_s=0.1)
     app = build_app(sweeper, engine)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -397,8 +397,6 @@ class OrderFlow:
             rows=rows,
             reference_field=self.settings.reference_field,
         )
-        if kind == "invoice_draft" and order.currency_rate and order.currency != "SEK":
-            body["CurrencyRate"] = order.currency_rate
         return Plan(order, kind, body, order.reference or order.number, warnings + more, vat_kind)
 
     def _check_input(self, order: Order) -> None:

@@ -1,0 +1,200 @@
+"""Order bench: orders through the sandboxes at 50 ms added latency and Visma's real 600/min limit.
+
+Both sandboxes run in their own processes with 50 ms latency on every API call; Visma enforces its
+real limit (600 requests per minute per endpoint). A connection is made like a user makes one.
+1. Warm-up: one order per customer, so the customers are known (bound) afterwards.
+2. Web hook to draft: the engine runs with its hook receiver; single orders are created in the shop
+   one at a time, and the time from the shop's answer to the transfer being recorded is measured
+   (goal p50 <= 1 s, p99 <= 3 s).
+3. Throughput: N orders (default 2,000) created, then swept: orders per minute against the ceiling
+   the limit allows (one draft create per order: 600 per minute), API calls per order (goal <= 3),
+   and peak RSS of the engine process.
+
+Run: python bench/orders.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import SandboxProcess, emit, peak_rss_mb, percentile, print_table
+
+from shopbridge.demo import consent_in_sandbox
+from shopbridge.engine.embedded import run_embedded
+from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.sandbox.catalog import demo_catalog, in_visma
+from shopbridge.sandbox.common import defaults as d
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.store import TransferState, open_store
+from shopbridge.sync.context import open_context
+from shopbridge.sync.orders import OrderFlow
+
+LATENCY_MS = 50
+CUSTOMERS = 20
+HOOK_ORDERS = 25
+STARWEB_LIMIT = 100_000  # Starweb's limit is undocumented; the bench measures Visma's ceiling
+
+
+async def main(n_orders: int) -> None:
+    visma = SandboxProcess("visma", "--seed", "demo", "--latency-ms", str(LATENCY_MS))
+    starweb = SandboxProcess(
+        "starweb", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", str(STARWEB_LIMIT)
+    )
+    try:
+        await run(visma, starweb, n_orders)
+    finally:
+        visma.stop()
+        starweb.stop()
+
+
+async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:
+    store = open_store(data_dir=Path(tempfile.mkdtemp(prefix="bench-orders-")))
+    base = f"{starweb.url}/api/v2"
+    await connect_starweb(
+        store, "bench", base_url=base, client_id=d.STARWEB_CLIENT_ID, client_secret=d.STARWEB_CLIENT_SECRET
+    )
+    await connect_visma(
+        store,
+        "bench",
+        client_id=d.VISMA_CLIENT_ID,
+        client_secret=d.VISMA_CLIENT_SECRET,
+        identity_url=visma.url,
+        api_base=f"{visma.url}/v2",
+        open_url=consent_in_sandbox,
+    )
+    shop = StarwebClient(base, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None)
+    status = await shop.request(
+        "POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "Bench"}]}
+    )
+    conn = store.connections.find("bench")
+    store.connections.update_settings(conn.id, {"trigger_statuses": [str(status["data"]["statusId"])]})
+    skus = [v.sku for p in demo_catalog() for v in p.variants if in_visma(v.sku)]
+    customers = [c["customerId"] for c in (await shop.request("GET", "customers"))["data"]][:CUSTOMERS]
+    rng = random.Random(7)
+
+    def body() -> dict[str, Any]:
+        return {
+            "customerId": rng.choice(customers),
+            "statusId": status["data"]["statusId"],
+            "onOrderStatusChangeSendEmail": False,
+            "items": [
+                {"sku": rng.choice(skus), "quantity": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))
+            ],
+        }
+
+    async def create(count: int) -> list[int]:
+        sem = asyncio.Semaphore(16)
+
+        async def one(b: dict[str, Any]) -> int:
+            async with sem:
+                return (await shop.request("POST", "orders", json=b))["data"]["orderId"]
+
+        return await asyncio.gather(*(one(body()) for _ in range(count)))
+
+    ctx = open_context(store, "bench", starweb_rate_limit=STARWEB_LIMIT)
+    await ensure_service_articles(ctx)
+    for cid in customers:  # warm-up: every customer once
+        await shop.request("POST", "orders", json={**body(), "customerId": cid})
+    warm = await OrderFlow(ctx).sweep()
+    await ctx.aclose()
+
+    # --- web hook to draft latency ---
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    engine = asyncio.create_task(
+        run_embedded(
+            store,
+            port=0,
+            interval_s=3600,
+            stop=stop,
+            on_ready=lambda _p: ready.set(),
+            local_hooks=True,
+            starweb_rate_limit=STARWEB_LIMIT,
+        )
+    )
+    await ready.wait()
+    for _ in range(200):
+        if len((await shop.request("GET", "web-hooks"))["data"]) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2)  # the start-up sweep is done
+    latencies = []
+    for _ in range(HOOK_ORDERS):
+        oid = (await shop.request("POST", "orders", json=body()))["data"]["orderId"]
+        t0 = time.perf_counter()
+        while True:
+            t = store.transfers.get_by_order(conn.id, str(oid))
+            if t is not None and t.state == TransferState.TRANSFERRED:
+                break
+            if time.perf_counter() - t0 > 30:
+                break
+            await asyncio.sleep(0.01)
+        latencies.append(time.perf_counter() - t0)
+        await asyncio.sleep(0.3)
+    stop.set()
+    await engine
+    await asyncio.sleep(61)  # leave Visma's one-minute window empty for the throughput run
+
+    # --- throughput ---
+    created_at = time.perf_counter()
+    await create(n_orders)
+    setup_s = time.perf_counter() - created_at
+    ctx = open_context(store, "bench", starweb_rate_limit=STARWEB_LIMIT)
+    start = time.perf_counter()
+    report = await OrderFlow(ctx, batch=100).sweep()
+    elapsed = time.perf_counter() - start
+    visma_calls, starweb_calls = ctx.visma.total_calls, ctx.starweb.total_calls
+    await ctx.aclose()
+    await shop.aclose()
+    transferred = report.counts["transferred"]
+    per_min = transferred / (elapsed / 60)
+    ceiling = d.VISMA_RATE_LIMIT  # drafts per minute: one create per order
+    calls_per_order = (visma_calls + starweb_calls) / max(transferred, 1)
+    rss = peak_rss_mb()
+    print_table(
+        f"Orders: {n_orders} at {LATENCY_MS} ms latency, Visma {d.VISMA_RATE_LIMIT}/min per endpoint",
+        [
+            ("warm-up orders transferred", warm.counts["transferred"], None),
+            ("orders created in the shop (s)", round(setup_s, 1), None),
+            ("orders transferred", transferred, n_orders),
+            ("sweep duration (s)", round(elapsed, 1), None),
+            ("orders per minute", round(per_min, 1), None),
+            ("share of the ceiling (600/min)", round(per_min / ceiling, 3), ">= 0.9"),
+            ("API calls per order (all)", round(calls_per_order, 3), "<= 3"),
+            ("  Visma calls", visma_calls, None),
+            ("  Starweb calls", starweb_calls, None),
+            ("peak RSS (MB)", round(rss, 1), None),
+            ("hook -> draft p50 (s)", round(percentile(latencies, 50), 3), "<= 1"),
+            ("hook -> draft p99 (s)", round(percentile(latencies, 99), 3), "<= 3"),
+        ],
+    )
+    emit(
+        {
+            "bench": "orders",
+            "orders": n_orders,
+            "transferred": transferred,
+            "latency_ms": LATENCY_MS,
+            "sweep_s": round(elapsed, 2),
+            "orders_per_min": round(per_min, 1),
+            "ceiling_per_min": ceiling,
+            "ceiling_share": round(per_min / ceiling, 3),
+            "ceiling_share_goal": 0.9,
+            "api_calls_per_order": round(calls_per_order, 3),
+            "api_calls_per_order_goal": 3,
+            "peak_rss_mb": round(rss, 1),
+            "hook_to_draft_p50_s": round(percentile(latencies, 50), 3),
+            "hook_to_draft_p50_goal_s": 1.0,
+            "hook_to_draft_p99_s": round(percentile(latencies, 99), 3),
+            "hook_to_draft_p99_goal_s": 3.0,
+        }
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
