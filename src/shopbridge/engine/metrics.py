@@ -11,27 +11,12 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from shopbridge.starweb.schemas import WEBHOOK_EVENTS
+
 __all__ = ["CONTENT_TYPE_LATEST", "KNOWN_EVENTS", "EngineMetrics"]
 
 # Starweb's web hook events; anything else is counted as "other" to keep label values bounded.
-KNOWN_EVENTS = frozenset(
-    {
-        "product-created",
-        "product-updated",
-        "product-removed",
-        "order-created",
-        "order-completed",
-        "order-updated",
-        "order-deleted",
-        "order-status-changed",
-        "customer-created",
-        "customer-updated",
-        "customer-deleted",
-        "shop-opened",
-        "shop-closed",
-        "shop-removed",
-    }
-)
+KNOWN_EVENTS = frozenset(WEBHOOK_EVENTS)
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 

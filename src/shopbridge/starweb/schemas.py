@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -678,6 +678,8 @@ WebHookEventName = Literal[
     "shop-closed",
     "shop-removed",
 ]
+WEBHOOK_EVENTS: tuple[str, ...] = get_args(WebHookEventName)
+"""Every web hook event Starweb sends."""
 
 
 class WebHook(StarwebModel):

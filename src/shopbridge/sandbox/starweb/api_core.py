@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from shopbridge.sandbox.common import get_runtime
+from shopbridge.starweb.schemas import WEBHOOK_EVENTS
 
 from .context import body_of, check_query, ctx, shop_of
 from .wire import ApiError, SwJSONResponse, bad_request, collection, item, no_content, not_found
@@ -524,23 +525,6 @@ async def get_attribute_value(request: Request, attributeId: int, attributeValue
 
 
 # --- web hooks ----------------------------------------------------------------------------
-
-WEBHOOK_EVENTS = (
-    "product-created",
-    "product-updated",
-    "product-removed",
-    "order-created",
-    "order-completed",
-    "order-updated",
-    "order-deleted",
-    "order-status-changed",
-    "customer-created",
-    "customer-updated",
-    "customer-deleted",
-    "shop-opened",
-    "shop-closed",
-    "shop-removed",
-)
 
 
 def _webhook_apply(shop: Any, hook: dict[str, Any], body: dict[str, Any]) -> None:
