@@ -267,7 +267,7 @@ def sync(
 
 async def sweep_all(s: Store, connections: list[Any], *, show_progress: bool = False) -> list[SweepReport]:
     """One order sweep per connection, one after the other, with a progress bar."""
-    from shopbridge.sync.orders import OrderFlow
+    from shopbridge.sync.flows import sweep_connection
 
     reports = []
     with Progress(
@@ -290,7 +290,7 @@ async def sweep_all(s: Store, connections: list[Any], *, show_progress: bool = F
                     progress.advance(task, n)
 
             async with open_context(s, c.id) as ctx:
-                reports.append(await OrderFlow(ctx, on_progress=tick).sweep())
+                reports.append(await sweep_connection(ctx, on_progress=tick))
     return reports
 
 

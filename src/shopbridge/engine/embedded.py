@@ -22,7 +22,7 @@ from shopbridge.engine.runner import Engine
 from shopbridge.store import Store
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import WEBHOOK_SECRET, ConnectionContext, NotConfigured, open_context
-from shopbridge.sync.orders import OrderFlow
+from shopbridge.sync.flows import sweep_connection
 from shopbridge.sync.settings import ConnectionSettings
 from shopbridge.web.app import create_web_app, secret_resolver
 from shopbridge.web.server import serve_engine
@@ -59,7 +59,7 @@ class EmbeddedSweeper:
 
     async def sweep(self, connection_id: str, hints: Iterable[Hint]) -> SweepReport:
         ctx = self.context(connection_id)
-        report = await OrderFlow(ctx).sweep(list(hints))
+        report = await sweep_connection(ctx, list(hints))
         log.info("sweep.done", connection=ctx.name, **{k: v for k, v in report.counts.items() if v})
         return report
 
