@@ -293,14 +293,28 @@ def test_engine_can_be_used_from_successive_event_loops() -> None:
         await eventually(lambda: Hint("order", ref) in sweep.hints("a"))
         await stopped(stop, task)
 
-    out = io.StringIO()
-    configure_logging("INFO", fmt="json", stream=out)
-    try:
+    def in_fresh_loops() -> None:  # a thread of its own: leave this thread's event loop alone
         asyncio.run(once("1"))
         asyncio.run(serve("2"))
         asyncio.run(serve("3"))
         asyncio.run(once("4"))
+
+    out = io.StringIO()
+    configure_logging("INFO", fmt="json", stream=out)
+    errors: list[BaseException] = []
+    thread = threading.Thread(target=lambda: _capture(in_fresh_loops, errors))
+    try:
+        thread.start()
+        thread.join(30)
     finally:
         configure_logging("WARNING")
+    assert not thread.is_alive() and not errors, errors
     assert "worker_crashed" not in out.getvalue() and "error" not in out.getvalue()
     assert sweep.hints("a") == [Hint("order", r) for r in "1234"]
+
+
+def _capture(fn: Callable[[], None], errors: list[BaseException]) -> None:
+    try:
+        fn()
+    except BaseException as exc:
+        errors.append(exc)

@@ -381,6 +381,19 @@ def orders_show(order: str, connection: Annotated[str | None, typer.Option()] = 
             a.error or "",
         )
     console.print(table)
+    events = s.events.for_order(t.connection_id, t.starweb_order_id)
+    if events:
+        history = Table("status event", "state", "when", "details", "error")
+        for e in events:
+            details = {k: v for k, v in (e.details or {}).items() if v not in (None, "")}
+            history.add_row(
+                e.event,
+                e.state,
+                e.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                json.dumps(details, default=str)[:200] if details else "",
+                e.error or "",
+            )
+        console.print(history)
 
 
 @orders_app.command("retry")

@@ -20,7 +20,7 @@ from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.common.runner import RunningServer, start_in_thread
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
-from shopbridge.store import open_store
+from shopbridge.store import Store, open_store
 
 DEMO_CONNECTION = "demo"
 DEMO_STARWEB_LIMIT = 3000  # per minute: the sandbox shop is generous so the demo is quick
@@ -45,6 +45,98 @@ def start_sandboxes(*, starweb_limit: int = DEMO_STARWEB_LIMIT) -> tuple[Running
     )
     visma = start_in_thread(visma_app(SandboxSettings(d.VISMA_CLIENT_ID, d.VISMA_CLIENT_SECRET)))
     return starweb, visma
+
+
+async def demo_status_feedback(store: Store, console: Console) -> None:
+    """Status feedback: a new order goes to Visma as an order and is shipped; a draft is invoiced (its
+    checkout payment registered, or paid in Visma), another deleted; a sweep tells the shop."""
+    from shopbridge.sandbox.catalog import demo_catalog, in_visma
+    from shopbridge.sandbox.visma.seed import sid
+    from shopbridge.store import TransferState
+    from shopbridge.sync.base import Hint
+    from shopbridge.sync.context import open_context
+    from shopbridge.sync.flows import sweep_connection
+
+    conn = store.connections.find(DEMO_CONNECTION)
+    drafts = [
+        t
+        for t in store.transfers.all(conn.id, state=TransferState.TRANSFERRED, limit=20)
+        if t.visma_document_id and t.document_type == "invoice_draft"
+    ]
+    if len(drafts) < 2:
+        console.print("status feedback: not enough transferred drafts to show it")
+        return
+    console.print("status feedback: Visma ships one order, invoices and pays a draft, deletes another ...")
+    async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
+        statuses = {}
+        for key, name in (("invoiced", "Fakturerad"), ("paid", "Betald")):
+            body = {"languages": [{"langCode": "sv", "name": name}], "shouldSendEmail": True}
+            statuses[key] = (await ctx.starweb.request("POST", "order-statuses", json=body))["data"][
+                "statusId"
+            ]
+        customer = (await ctx.starweb.request("GET", "customers"))["data"][0]["customerId"]
+        sku = next(v.sku for p in demo_catalog() for v in p.variants if in_visma(v.sku))
+        new = await ctx.starweb.request(
+            "POST",
+            "orders",
+            json={
+                "customerId": customer,
+                "statusId": 3,
+                "paymentMethodId": 1,
+                "items": [{"sku": sku, "quantity": 1}],
+            },
+        )
+    shipped_id = str(new["data"]["orderId"])
+    store.connections.update_settings(
+        conn.id,
+        {
+            "document_type": "order",
+            "status_map": {
+                "delivered": "completed",
+                "invoiced": str(statuses["invoiced"]),
+                "paid": str(statuses["paid"]),
+                "cancelled": "canceled",
+            },
+            "tracking_pattern": r"(PN\d+SE)",
+            "tracker_type": "PostNord",
+            "payment_accounts": {"default": sid("bank", "cheque")},
+            "deletion_check_interval_s": 0,
+        },
+    )
+    async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
+        await sweep_connection(ctx, [Hint("order", shipped_id)])
+    store.connections.update_settings(conn.id, {"document_type": "invoice_draft"})
+    shipped = store.transfers.get_by_order(conn.id, shipped_id)
+    paid, deleted = drafts[0], drafts[1]
+    async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
+        if shipped is None or not shipped.visma_document_id:
+            why = shipped.last_error if shipped is not None else "not picked up"
+            console.print(f"  the new order {shipped_id} did not reach Visma: {why}")
+        else:
+            order = await ctx.visma.request("GET", f"orders/{shipped.visma_document_id}")
+            order.update({"Status": 3, "OurReference": "Spårning PN123456789SE"})
+            await ctx.visma.request("PUT", f"orders/{shipped.visma_document_id}", json=order)
+        invoice = await ctx.visma.request("POST", f"customerinvoicedrafts/{paid.visma_document_id}/convert")
+        await ctx.visma.request("DELETE", f"customerinvoicedrafts/{deleted.visma_document_id}")
+    hint = [Hint("order", shipped_id)]  # keeps the order flow's part of these sweeps small
+    async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
+        await sweep_connection(ctx, hint)  # delivered, invoiced, cancelled; a checkout payment registered
+        now = await ctx.visma.request("GET", f"customerinvoices/{invoice['Id']}")
+        if now["RemainingAmountInvoiceCurrency"]:  # paid by invoice: the accountant books the bank payment
+            payment = {
+                "CompanyBankAccountId": sid("bank", "cheque"),
+                "PaymentAmount": now["RemainingAmountInvoiceCurrency"],
+                "PaymentCurrency": now["CurrencyCode"],
+                "PaymentType": 2,
+            }
+            await ctx.visma.request("POST", f"customerinvoices/{invoice['Id']}/payments", json=payment)
+        await sweep_connection(ctx, hint)  # paid
+    for e in store.events.all(conn.id):
+        details = e.details or {}
+        extra = f" tracking {details['tracking']}" if details.get("tracking") else ""
+        status = f" -> shop status {details['status_id']}" if details.get("status_id") else ""
+        why = f": {e.error}" if e.error else ""
+        console.print(f"  order {e.starweb_order_id}: {e.event} {e.state}{status}{extra}{why}")
 
 
 async def consent_in_sandbox(url: str) -> None:
@@ -103,6 +195,7 @@ async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Pa
             f"{counts['waiting_for_fix']} waiting for a fix, {counts['needs_review']} to review. "
             f"See them with: shopbridge --data-dir {data} orders list"
         )
+        await demo_status_feedback(store, console)
         if serve:
             from shopbridge.engine.embedded import run_embedded
 

@@ -14,6 +14,7 @@ from .bindings import BindingConflict, content_hash
 from .connections import ConnectionExists, UnknownConnection
 from .crypto import SecretKeyError, ensure_key_file
 from .db import Store, StoreError, open_store
+from .events import StatusEvent
 from .paths import default_data_dir
 from .schema import Attempt, Binding, Connection, Transfer, TransferState, Usage, WebhookEvent, utcnow
 from .transfers import ClaimLost, DuplicateDocument, IntentConflict, InvalidTransition, backoff
@@ -29,6 +30,7 @@ __all__ = [
     "IntentConflict",
     "InvalidTransition",
     "SecretKeyError",
+    "StatusEvent",
     "Store",
     "StoreError",
     "Transfer",

@@ -190,7 +190,7 @@ class Store:
     """The store: repositories for each concern over one Engine.
 
     Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``journal``,
-    ``webhooks``, ``usage``. Use :func:`open_store` to get one.
+    ``webhooks``, ``usage``, ``events`` (order status events). Use :func:`open_store` to get one.
     """
 
     def __init__(
@@ -200,6 +200,7 @@ class Store:
         from .connections import Connections
         from .crypto import Secrets
         from .cursors import Cursors
+        from .events import StatusEvents
         from .journal import Journal
         from .transfers import Transfers
         from .usage import UsageCounter
@@ -219,6 +220,7 @@ class Store:
         self.transfers = Transfers(self.session)
         self.journal = Journal(self.session)
         self.webhooks = WebhookEvents(self.session)
+        self.events = StatusEvents(self.session)
 
     @property
     def url(self) -> str:

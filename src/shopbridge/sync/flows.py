@@ -10,8 +10,9 @@ from collections.abc import Callable
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.orders import OrderFlow
+from shopbridge.sync.status import StatusFlow
 
-FLOWS = (OrderFlow,)
+FLOWS = (OrderFlow, StatusFlow)
 
 
 async def sweep_connection(

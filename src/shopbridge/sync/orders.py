@@ -144,6 +144,7 @@ class OrderFlow:
         # One sweep per connection at a time (the engine's rule): a row still in progress at the start
         # of a sweep belongs to a worker that died; it is taken again and reconciles before creating.
         self.store.transfers.release_stale(older_than=self.stale_after, connection_id=self.ctx.id)
+        self.ref.mark_stale()
         fetched: dict[str, Any] = {}
         order_hints = [h for h in hints or [] if h.kind == "order"]
         if order_hints:
@@ -521,7 +522,6 @@ class OrderFlow:
         self, lines: list[OrderLine], vat_kind: VatTreatment, warnings: list[Warning]
     ) -> list[ArticleRef]:
         """The Visma article of each line, in order; all problems collected into one reason."""
-        await self.ref.refresh_articles()
         problems: list[str] = []
         out: list[ArticleRef] = []
         domestic_vat = vat_kind in (VatTreatment.DOMESTIC, VatTreatment.EU_PRIVATE_SWEDISH_VAT)

@@ -38,7 +38,7 @@ class ReferenceData:
     _small: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _articles: dict[str, Any] = field(default_factory=dict)  # article_key -> Visma Article
     _article_cursor: datetime | None = None
-    _articles_loaded: bool = False
+    _articles_fresh: bool = False
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
 
     async def _cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
@@ -126,6 +126,10 @@ class ReferenceData:
                 return str(u.Id)
         return str(units[0].Id) if units else None
 
+    def mark_stale(self) -> None:
+        """A new sweep begins: the next article look-up first fetches what changed in Visma."""
+        self._articles_fresh = False
+
     async def refresh_articles(self) -> None:
         """Load all articles the first time, then only those changed since the last cursor."""
         page = await self.visma.articles.changed_since(self._article_cursor)
@@ -133,11 +137,11 @@ class ReferenceData:
             if article.Number:
                 self._articles[article_key(article.Number)] = article
         self._article_cursor = page.cursor
-        self._articles_loaded = True
+        self._articles_fresh = True
 
     async def article(self, number: str) -> ArticleRef | None:
         """The Visma article whose number equals `number` (case and blanks ignored)."""
-        if not self._articles_loaded:
+        if not self._articles_fresh:
             await self.refresh_articles()
         article = self._articles.get(article_key(number))
         if article is None:

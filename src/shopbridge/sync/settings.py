@@ -67,6 +67,46 @@ class ConnectionSettings(BaseModel):
     uses_oss: bool = Field(False, description="The company reports EU private sales through OSS")
     unit_id: str | None = Field(None, description="Unit for articles we create (default: the 'st' unit)")
 
+    # status feedback Visma -> Starweb, payments and credits (see sync/status.py)
+    status_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Event (delivered, invoiced, paid, cancelled) -> Starweb status id or idCode; "
+        "empty turns status feedback off, '' ignores one event, a missing event is an error",
+    )
+    status_mail: list[str] = Field(
+        default_factory=lambda: ["delivered"], description="Events that mail the customer"
+    )
+    status_process_payment: list[str] = Field(
+        default_factory=lambda: ["delivered", "cancelled"],
+        description="Events that let the payment method act (capture on delivered, cancel on cancelled)",
+    )
+    tracking_field: str | None = Field(
+        None, description="Field on the Visma order holding the tracking number (e.g. BuyersOrderReference)"
+    )
+    tracking_pattern: str | None = Field(
+        None, description="Regex on the Visma order's delivery texts and references; group 1 = the number"
+    )
+    tracker_type: str | None = Field(
+        None, description="Starweb shipping tracker type (number or name, e.g. PostNord) sent with it"
+    )
+    paid_payment_methods: list[str] = Field(
+        default_factory=lambda: ["klarna_checkout", "card", "swish"],
+        description="Starweb payment methods (idCodes) paid at checkout: payment registered in Visma",
+    )
+    payment_accounts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Payment method idCode (or 'default') -> Visma CompanyBankAccountId (default: the first)",
+    )
+    returned_statuses: list[str] = Field(
+        default_factory=list, description="Starweb statuses meaning returned: an invoiced order gets credited"
+    )
+    void_cancelled: bool = Field(
+        True, description="Delete our draft or order in Visma when the order is cancelled in the shop"
+    )
+    deletion_check_interval_s: float = Field(
+        900.0, ge=0, description="How often to look for drafts and orders deleted in Visma"
+    )
+
     # engine
     poll_interval_s: float = Field(60.0, ge=1.0)
     max_attempts: int = Field(8, ge=1, description="Automatic retries before an order waits for a person")
