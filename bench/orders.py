@@ -7,7 +7,8 @@ real limit (600 requests per minute per endpoint). A connection is made like a u
    one at a time, and the time from the shop's answer to the transfer being recorded is measured
    (goal p50 <= 1 s, p99 <= 3 s).
 3. Throughput: N orders (default 2,000) created, then swept: orders per minute against the ceiling
-   the limit allows (one draft create per order: 600 per minute), API calls per order (goal <= 3),
+   the limit allows (one draft create per order: 600 per minute; as a share, the fastest time the
+   limit allows for these drafts over the time taken, goal >= 0.9), API calls per order (goal <= 3),
    and peak RSS of the engine process.
 
 Run: python bench/orders.py [N]
@@ -39,6 +40,22 @@ LATENCY_MS = 50
 CUSTOMERS = 20
 HOOK_ORDERS = 25
 STARWEB_LIMIT = 100_000  # Starweb's limit is undocumented; the bench measures Visma's ceiling
+
+
+async def swedish_customers(shop: StarwebClient) -> list[int]:
+    """Customers in Sweden (foreign ones get reverse charge or export, which SEK demo items don't fit)."""
+    out: list[int] = []
+    page = 1
+    while len(out) < CUSTOMERS:
+        body = await shop.request("GET", "customers", params={"include": "addresses", "page": page})
+        for c in body["data"]:
+            invoice = ((c.get("addresses") or {}).get("data") or {}).get("invoice") or {}
+            if invoice.get("countryCode") == "SE" and (c.get("vatNo") or "SE").startswith("SE"):
+                out.append(c["customerId"])
+        if page >= body["meta"]["pagination"]["total_pages"]:
+            break
+        page += 1
+    return out[:CUSTOMERS]
 
 
 async def clean_skus(store: Any) -> list[str]:
@@ -92,7 +109,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
     conn = store.connections.find("bench")
     store.connections.update_settings(conn.id, {"trigger_statuses": [str(status["data"]["statusId"])]})
     skus = await clean_skus(store)
-    customers = [c["customerId"] for c in (await shop.request("GET", "customers"))["data"]][:CUSTOMERS]
+    customers = await swedish_customers(shop)
     rng = random.Random(7)
 
     def body() -> dict[str, Any]:
@@ -172,6 +189,10 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
     transferred = report.counts["transferred"]
     per_min = transferred / (elapsed / 60)
     ceiling = d.VISMA_RATE_LIMIT  # drafts per minute: one create per order
+    # The fastest the limit allows for this many drafts: a sliding window starting empty lets one
+    # window's worth through at once, the next after a full window, and so on.
+    fastest_s = ((transferred - 1) // ceiling) * 60.0
+    share = fastest_s / elapsed if fastest_s else 1.0
     calls_per_order = (visma_calls + starweb_calls) / max(transferred, 1)
     rss = peak_rss_mb()
     print_table(
@@ -182,7 +203,8 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
             ("orders transferred", transferred, n_orders),
             ("sweep duration (s)", round(elapsed, 1), None),
             ("orders per minute", round(per_min, 1), None),
-            ("share of the ceiling (600/min)", round(per_min / ceiling, 3), ">= 0.9"),
+            ("fastest the limit allows (s)", round(fastest_s, 1), None),
+            ("share of the ceiling (time)", round(share, 3), ">= 0.9"),
             ("API calls per order (all)", round(calls_per_order, 3), "<= 3"),
             ("  Visma calls", visma_calls, None),
             ("  Starweb calls", starweb_calls, None),
@@ -200,7 +222,8 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
             "sweep_s": round(elapsed, 2),
             "orders_per_min": round(per_min, 1),
             "ceiling_per_min": ceiling,
-            "ceiling_share": round(per_min / ceiling, 3),
+            "fastest_allowed_s": round(fastest_s, 1),
+            "ceiling_share": round(share, 3),
             "ceiling_share_goal": 0.9,
             "api_calls_per_order": round(calls_per_order, 3),
             "api_calls_per_order_goal": 3,

@@ -36,6 +36,7 @@ async def setup_status(env: Env) -> dict[str, int]:
         returned_statuses=["6"],
         deletion_check_interval_s=0,
         payment_accounts={"default": BANK},
+        paid_payment_methods=["klarna_checkout", "card", "swish"],
     )
     return ids
 

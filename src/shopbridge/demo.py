@@ -74,7 +74,8 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
             statuses[key] = (await ctx.starweb.request("POST", "order-statuses", json=body))["data"][
                 "statusId"
             ]
-        customer = (await ctx.starweb.request("GET", "customers"))["data"][0]["customerId"]
+        known = await ctx.starweb.request("GET", f"orders/{drafts[0].starweb_order_id}")
+        customer = known["data"]["customerId"]  # a customer whose order went through
         sku = next(v.sku for p in demo_catalog() for v in p.variants if in_visma(v.sku))
         new = await ctx.starweb.request(
             "POST",
@@ -100,6 +101,7 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
             "tracking_pattern": r"(PN\d+SE)",
             "tracker_type": "PostNord",
             "payment_accounts": {"default": sid("bank", "cheque")},
+            "paid_payment_methods": ["klarna_checkout", "card", "swish"],
             "deletion_check_interval_s": 0,
         },
     )

@@ -119,7 +119,7 @@ class OrderFlow:
         self,
         ctx: ConnectionContext,
         *,
-        concurrency: int = 4,
+        concurrency: int = 8,
         batch: int = 50,
         on_progress: Callable[[str, int], None] | None = None,
         stale_after: timedelta = timedelta(0),

@@ -90,8 +90,9 @@ class ConnectionSettings(BaseModel):
         None, description="Starweb shipping tracker type (number or name, e.g. PostNord) sent with it"
     )
     paid_payment_methods: list[str] = Field(
-        default_factory=lambda: ["klarna_checkout", "card", "swish"],
-        description="Starweb payment methods (idCodes) paid at checkout: payment registered in Visma",
+        default_factory=list,
+        description="Payment methods (idCodes, e.g. klarna_checkout,card,swish) paid at checkout: "
+        "their payment is registered on the Visma invoice (needs payment_accounts)",
     )
     payment_accounts: dict[str, str] = Field(
         default_factory=dict,

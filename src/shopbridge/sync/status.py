@@ -117,6 +117,9 @@ class StatusFlow:
                 reason, _ = _explain(exc)
                 log.warning("status.detect_failed", error=reason)
                 report.add("status_detect_failed", "status", reason)
+            except Exception as exc:  # a bug must not stop the sweep: events already recorded still apply
+                log.exception("status.detect_failed")
+                report.add("status_detect_failed", "status", f"internal error ({type(exc).__name__}: {exc})")
         await self._apply_open(report)
         report.api_calls = self.ctx.api_calls - calls_before
         return report
@@ -170,12 +173,17 @@ class StatusFlow:
                 "currency": inv.CurrencyCode,
             }
             self._record(t, "invoiced", report, visma_id=str(inv.Id), details=details)
-            self._record(t, "payment", report)
+            self._want_payment(t, report)
             total = _dec(inv.TotalAmountInvoiceCurrency)
             remaining = _dec(inv.RemainingAmountInvoiceCurrency)
             if total > 0 and remaining == 0:
                 self._record(t, "paid", report, details={"paid_on": str(inv.PaymentDate or "")[:10]})
         self._advance(CURSOR_INVOICES, page.cursor)
+
+    def _want_payment(self, t: Transfer, report: SweepReport) -> None:
+        """Invoiced: register the checkout payment (when any payment method is set up for it)."""
+        if self.settings.paid_payment_methods:
+            self._record(t, "payment", report)
 
     def _external_credit(
         self, inv: Any, ours: dict[str, StatusEvent], by_ref: dict[str, Transfer], report: SweepReport
@@ -235,7 +243,7 @@ class StatusFlow:
                 invoice = await self.ctx.visma.invoices.first(odata_eq(field, doc_id))
                 if invoice is not None:
                     self._record(t, "invoiced", report, visma_id=str(invoice.Id))
-                    self._record(t, "payment", report)
+                    self._want_payment(t, report)
                 else:
                     self._record(t, "cancelled", report, details={"reason": "deleted in Visma"})
         self.store.cursors.set(self.ctx.id, CURSOR_DELETION, now.isoformat())

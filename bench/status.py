@@ -1,0 +1,281 @@
+"""Status bench: Visma change → Starweb status latency, and API calls per poll with many open orders.
+
+Both sandboxes run in their own processes with 20 ms latency on every API call. Visma's rate limit is
+switched off (setting up 1,000 Visma orders at 600 per minute would take most of the run; the figures
+here are latency and call counts, not throughput). A connection is made like a user makes one, with
+`document_type=order`, and N orders (default 1,000) are transferred: N open Visma orders.
+1. Latency at a short poll interval (2 s) and at the default (60 s, fewer samples, shipped at
+   staggered moments): the engine runs; a Visma order is shipped (PUT Status 3) and the time until
+   the Starweb sandbox's status log shows the new status is measured.
+2. API calls per status poll: an idle poll, a poll after 10 orders changed in Visma (5 shipped,
+   5 invoiced, whose checkout payments are then registered), and the periodic deletion check.
+   Goal: proportional to the changes (idle <= 5 calls, <= 4 more per changed order).
+3. The duration of an idle status sweep and of the order flow's sweep: the engine runs both every
+   interval, so a status change waits for the interval plus both sweeps.
+
+Run: python bench/status.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import SandboxProcess, emit, percentile, print_table
+
+from shopbridge.demo import consent_in_sandbox
+from shopbridge.engine.embedded import run_embedded
+from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.sandbox.catalog import demo_catalog, in_visma
+from shopbridge.sandbox.common import defaults as d
+from shopbridge.sandbox.visma.seed import sid
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.store import open_store
+from shopbridge.sync.context import open_context
+from shopbridge.sync.orders import OrderFlow
+from shopbridge.sync.status import CURSOR_DELETION, StatusFlow
+
+LATENCY_MS = 20
+CHANGED = 10
+SHORT_S, SHORT_SAMPLES = 2.0, 20
+DEFAULT_S = float(os.environ.get("BENCH_STATUS_DEFAULT_S", "60"))  # override only for a smoke run
+DEFAULT_SAMPLES, DEFAULT_SPACING_S = 6, DEFAULT_S * 13 / 60
+LIMITS = {"starweb_rate_limit": 1_000_000, "visma_rate_limit": 1_000_000}
+KLARNA = 1
+
+
+async def main(n_orders: int) -> None:
+    visma = SandboxProcess("visma", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "0")
+    starweb = SandboxProcess(
+        "starweb", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "1000000"
+    )
+    try:
+        await run(visma, starweb, n_orders)
+    finally:
+        visma.stop()
+        starweb.stop()
+
+
+async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:
+    started = time.perf_counter()
+    store = open_store(data_dir=Path(tempfile.mkdtemp(prefix="bench-status-")))
+    base = f"{starweb.url}/api/v2"
+    await connect_starweb(
+        store, "bench", base_url=base, client_id=d.STARWEB_CLIENT_ID, client_secret=d.STARWEB_CLIENT_SECRET
+    )
+    await connect_visma(
+        store,
+        "bench",
+        client_id=d.VISMA_CLIENT_ID,
+        client_secret=d.VISMA_CLIENT_SECRET,
+        identity_url=visma.url,
+        api_base=f"{visma.url}/v2",
+        open_url=consent_in_sandbox,
+    )
+    shop = StarwebClient(base, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None)
+    status = (
+        await shop.request(
+            "POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "Bench"}]}
+        )
+    )["data"]["statusId"]
+    ids = {}
+    for key, name in (("invoiced", "Fakturerad"), ("paid", "Betald")):
+        body = {"languages": [{"langCode": "sv", "name": name}], "shouldSendEmail": True}
+        ids[key] = (await shop.request("POST", "order-statuses", json=body))["data"]["statusId"]
+    conn = store.connections.find("bench")
+    store.connections.update_settings(
+        conn.id,
+        {
+            "trigger_statuses": [str(status)],
+            "document_type": "order",
+            "status_map": {
+                "delivered": "completed",
+                "invoiced": str(ids["invoiced"]),
+                "paid": str(ids["paid"]),
+                "cancelled": "canceled",
+            },
+            "payment_accounts": {"default": sid("bank", "cheque")},
+            "paid_payment_methods": ["klarna_checkout"],
+        },
+    )
+    skus = [v.sku for p in demo_catalog() for v in p.variants if in_visma(v.sku)]
+    customers = [c["customerId"] for c in (await shop.request("GET", "customers"))["data"]]
+    async with open_context(store, "bench", **LIMITS) as ctx:
+        await ensure_service_articles(ctx)
+        se = [c for c in customers if await _domestic(ctx, c)][:10]
+    rng = random.Random(7)
+    sem = asyncio.Semaphore(16)
+
+    async def create() -> None:
+        body = {
+            "customerId": rng.choice(se),
+            "statusId": status,
+            "paymentMethodId": KLARNA,
+            "onOrderStatusChangeSendEmail": False,
+            "items": [{"sku": rng.choice(skus), "quantity": 1}],
+        }
+        async with sem:
+            await shop.request("POST", "orders", json=body)
+
+    await asyncio.gather(*(create() for _ in range(n_orders)))
+    async with open_context(store, "bench", **LIMITS) as ctx:
+        setup = await OrderFlow(ctx, batch=200, concurrency=8).sweep()
+        await StatusFlow(ctx).sweep()  # first poll: cursors and the first deletion check
+    transfers = [t for t in store.transfers.all(conn.id, limit=10 * n_orders) if t.visma_document_id]
+    rng.shuffle(transfers)
+    pool = iter(transfers)
+    setup_s = time.perf_counter() - started
+
+    visma_ctx = open_context(store, "bench", **LIMITS)
+    admin = httpx.AsyncClient(base_url=f"{starweb.url}/_sandbox/starweb", timeout=10)
+
+    async def ship_and_wait(delay: float) -> float:
+        await asyncio.sleep(delay)
+        t = next(pool)
+        order = await visma_ctx.visma.request("GET", f"orders/{t.visma_document_id}")
+        order["Status"] = 3
+        await visma_ctx.visma.request("PUT", f"orders/{t.visma_document_id}", json=order)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 3 * DEFAULT_S:
+            log = (await admin.get(f"orders/{t.starweb_order_id}/status-log")).json()
+            if log["statusLog"]:
+                return time.perf_counter() - t0
+            await asyncio.sleep(0.05)
+        return float("inf")
+
+    async def latencies(interval: float, samples: int, spacing: float) -> list[float]:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        engine = asyncio.create_task(
+            run_embedded(
+                store, port=0, interval_s=interval, stop=stop, on_ready=lambda _p: ready.set(), **LIMITS
+            )
+        )
+        await ready.wait()
+        await asyncio.sleep(min(interval, 5))  # past the start-up sweep
+        out = await asyncio.gather(*(ship_and_wait(i * spacing) for i in range(samples)))
+        stop.set()
+        await engine
+        return list(out)
+
+    short = await latencies(SHORT_S, SHORT_SAMPLES, 0.9)
+    default = await latencies(DEFAULT_S, DEFAULT_SAMPLES, DEFAULT_SPACING_S)
+
+    # --- API calls per poll ---
+    async with open_context(store, "bench", **LIMITS) as ctx:
+        flow = StatusFlow(ctx)
+        await flow.sweep()  # warm: reference data cached, everything so far applied
+        idle = (await flow.sweep()).api_calls
+        changed = [next(pool) for _ in range(CHANGED)]
+        for i, t in enumerate(changed):
+            if i % 2 == 0:
+                order = await ctx.visma.request("GET", f"orders/{t.visma_document_id}")
+                order["Status"] = 3
+                await ctx.visma.request("PUT", f"orders/{t.visma_document_id}", json=order)
+            else:
+                await ctx.visma.request("POST", f"orders/{t.visma_document_id}/convert")
+        calls_before = ctx.api_calls
+        report = await flow.sweep()
+        with_changes = ctx.api_calls - calls_before
+        applied = report.counts["status_applied"]
+        store.cursors.delete(conn.id, CURSOR_DELETION)
+        calls_before = ctx.api_calls
+        await flow.sweep()
+        deletion_check = ctx.api_calls - calls_before
+        t0 = time.perf_counter()
+        await flow.sweep()
+        status_sweep_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await OrderFlow(ctx).sweep()  # what else each engine sweep does: list the shop's orders
+        order_sweep_s = time.perf_counter() - t0
+    await visma_ctx.aclose()
+    await admin.aclose()
+    await shop.aclose()
+
+    per_change = (with_changes - idle) / CHANGED
+    goal_changes = 5 + 4 * CHANGED
+    total_s = time.perf_counter() - started
+    print_table(
+        f"Status: {len(transfers)} open Visma orders, {LATENCY_MS} ms latency",
+        [
+            ("orders transferred (setup)", setup.counts["transferred"], n_orders),
+            ("setup (s)", round(setup_s, 1), None),
+            (
+                f"latency p50 at {SHORT_S:.0f} s poll (s)",
+                round(percentile(short, 50), 2),
+                f"<= {SHORT_S + 1:.0f}",
+            ),
+            (
+                f"latency p99 at {SHORT_S:.0f} s poll (s)",
+                round(percentile(short, 99), 2),
+                f"<= {2 * SHORT_S + 1:.0f}",
+            ),
+            (
+                f"latency p50 at {DEFAULT_S:.0f} s poll (s)",
+                round(percentile(default, 50), 2),
+                f"<= {DEFAULT_S / 2 + 5:.0f}",
+            ),
+            (
+                f"latency p99 at {DEFAULT_S:.0f} s poll (s)",
+                round(percentile(default, 99), 2),
+                f"<= {DEFAULT_S + 5:.0f}",
+            ),
+            ("API calls, idle poll", idle, "<= 5"),
+            (f"API calls, poll with {CHANGED} changed", with_changes, f"<= {goal_changes}"),
+            ("  events applied in it", applied, None),
+            ("  calls per changed order", round(per_change, 2), "<= 4"),
+            ("API calls, poll + deletion check", deletion_check, None),
+            ("status sweep, idle (s)", round(status_sweep_s, 2), None),
+            ("order sweep, idle (s) (same engine sweep)", round(order_sweep_s, 2), None),
+            ("bench duration (s)", round(total_s, 1), "< 600"),
+        ],
+    )
+    emit(
+        {
+            "bench": "status",
+            "open_orders": len(transfers),
+            "latency_ms": LATENCY_MS,
+            "short_poll_s": SHORT_S,
+            "short_samples": len(short),
+            "latency_short_p50_s": round(percentile(short, 50), 3),
+            "latency_short_p99_s": round(percentile(short, 99), 3),
+            "latency_short_p50_goal_s": SHORT_S + 1,
+            "latency_short_p99_goal_s": 2 * SHORT_S + 1,
+            "default_poll_s": DEFAULT_S,
+            "default_samples": len(default),
+            "latency_default_p50_s": round(percentile(default, 50), 3),
+            "latency_default_p99_s": round(percentile(default, 99), 3),
+            "latency_default_p50_goal_s": DEFAULT_S / 2 + 5,
+            "latency_default_p99_goal_s": DEFAULT_S + 5,
+            "calls_idle_poll": idle,
+            "calls_idle_poll_goal": 5,
+            "changed": CHANGED,
+            "calls_poll_with_changes": with_changes,
+            "calls_poll_with_changes_goal": goal_changes,
+            "calls_per_changed_order": round(per_change, 2),
+            "calls_per_changed_order_goal": 4,
+            "calls_poll_with_deletion_check": deletion_check,
+            "status_sweep_idle_s": round(status_sweep_s, 2),
+            "order_sweep_idle_s": round(order_sweep_s, 2),
+            "duration_s": round(total_s, 1),
+        }
+    )
+
+
+async def _domestic(ctx: Any, customer_id: int) -> bool:
+    """A Swedish private customer (VAT checks pass for any demo article)."""
+    c = (await ctx.starweb.request("GET", f"customers/{customer_id}", params={"include": "addresses"}))[
+        "data"
+    ]
+    addr = ((c.get("addresses") or {}).get("data") or {}).get("invoice") or {}
+    return c.get("type") == "person" and (addr.get("countryCode") or "SE") == "SE"
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
