@@ -62,6 +62,12 @@ async def test_unmapped_event_waits_on_its_order_and_the_others_go_on(env: Env) 
         assert f"{a['orderId']}:paid" in report.waiting
         assert [e["toStatusId"] for e in status_log(env, a["orderId"])["statusLog"]] == [env.ids["invoiced"]]
         assert [e["toStatusId"] for e in status_log(env, b["orderId"])["statusLog"]] == [3]
+        cmd = [sys.executable, "-m", "shopbridge", "--data-dir", str(env.data_dir), "orders", "show"]
+        wide = {**os.environ, "COLUMNS": "300"}
+        shown = subprocess.run(
+            [*cmd, str(a["orderId"])], capture_output=True, text=True, timeout=60, env=wide
+        )
+        assert "status event" in shown.stdout and "no Starweb status is mapped" in shown.stdout, shown.stdout
     finally:
         env.configure(status_map=full)
     await sweep(env)  # fixed: the waiting event goes through, once

@@ -139,3 +139,48 @@ async def test_cancelled_in_shop_voids_the_draft(env: Env) -> None:
     assert ev["void"].state == "applied"
     assert "cancelled" not in ev
     assert len(status_log(env, oid)["statusLog"]) == 1  # only our own PATCH above
+
+
+async def test_full_credit_made_in_visma_is_cancelled(env: Env) -> None:
+    order = await transferred(env, kind="invoice_draft", payment=PM_INVOICE)
+    oid = order["orderId"]
+    await visma(env, "POST", f"customerinvoicedrafts/{order['visma_id']}/convert")
+    await sweep(env)
+    invoice = await invoice_of(env, "CreatedFromDraftId", order["visma_id"])
+    rows = [
+        {
+            "ArticleId": r["ArticleId"],
+            "Quantity": -dec(r["Quantity"]),
+            "UnitPrice": r["UnitPrice"],
+            "IsTextRow": False,
+        }
+        for r in invoice["Rows"]
+        if r.get("ArticleId")
+    ]
+    credit = {
+        "CustomerId": invoice["CustomerId"],
+        "IsCreditInvoice": True,
+        "EuThirdParty": False,
+        "RotReducedInvoicingType": 0,
+        "YourReference": invoice["YourReference"],
+        "Rows": rows,
+    }
+    await visma(env, "POST", "customerinvoices", json=credit)  # the accountant credits it in Visma
+    await sweep(env)
+    assert events(env, oid)["cancelled"].state == "applied"
+    assert status_log(env, oid)["statusLog"][-1]["toStatusIdCode"] == "canceled"
+
+
+async def test_tracking_number_from_a_field_or_a_pattern() -> None:
+    from shopbridge.sync.settings import ConnectionSettings
+    from shopbridge.sync.status import StatusFlow
+
+    def tracking(**settings: Any) -> dict[str, Any]:
+        flow = StatusFlow.__new__(StatusFlow)
+        flow.settings = ConnectionSettings(**settings)
+        order = {"BuyersOrderReference": "00370712345678", "DeliveryMethodName": "DHL 1234567890 ombud"}
+        return flow._tracking(order)
+
+    assert tracking(tracking_field="BuyersOrderReference") == {"tracking": "00370712345678"}
+    assert tracking(tracking_pattern=r"DHL (\d{10})") == {"tracking": "1234567890"}
+    assert tracking(tracking_pattern=r"PN\d+SE") == {}

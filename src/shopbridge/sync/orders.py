@@ -66,6 +66,7 @@ log = structlog.get_logger("shopbridge.orders")
 
 ORDER_INCLUDE = ["items", "addresses", "customer", "externalServices"]
 SERVICE_NAME = "visma"
+DISCOVERY_BATCH = 200
 EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CANCELLED_CODES = {"canceled", "cancelled"}
 
@@ -179,23 +180,37 @@ class OrderFlow:
         if self.settings.start_date:
             start = datetime.combine(self.settings.start_date, time.min, tzinfo=UTC)
             filters["ordersCreatedAfter"] = start.isoformat().replace("+00:00", "Z")
+        page: list[dict[str, Any]] = []
         for status_id in sorted(ids):
             async for order in self.ctx.starweb.iter_orders(
                 include=ORDER_INCLUDE, statusFilter=status_id, **filters
             ):
                 wire = as_dict(order)
-                if not self._qualifies(wire, ids):
-                    continue
-                oid = str(wire["orderId"])
+                if self._qualifies(wire, ids):
+                    page.append(wire)
+                if len(page) >= DISCOVERY_BATCH:
+                    await self._intake(page, fetched, report)
+                    page = []
+        await self._intake(page, fetched, report)
+
+    async def _intake(
+        self, wires: list[dict[str, Any]], fetched: dict[str, Any], report: SweepReport
+    ) -> None:
+        """Transfer rows for qualifying orders not seen before (one query for the whole batch)."""
+        known = self.store.transfers.by_orders(self.ctx.id, (str(w["orderId"]) for w in wires))
+        for wire in wires:
+            oid = str(wire["orderId"])
+            t = known.get(oid)
+            if t is None:
                 t = self.store.transfers.upsert_pending(
                     self.ctx.id, oid, starweb_order_number=oid, document_type=self.settings.document_type
                 )
-                if t.state == TransferState.TRANSFERRED:
-                    if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
-                        await self.write_back(t, t.visma_document_id, t.visma_document_number, report)
-                else:
-                    fetched[oid] = wire
-                report.add("seen")
+            if t.state == TransferState.TRANSFERRED:
+                if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
+                    await self.write_back(t, t.visma_document_id, t.visma_document_number, report)
+            elif t.state in (TransferState.PENDING, TransferState.IN_PROGRESS):
+                fetched[oid] = wire
+            report.add("seen")
 
     async def _discover_one(self, order_id: str, fetched: dict[str, Any]) -> None:
         ids, _ = await self.ref.status_ids(self.settings.trigger_statuses)
