@@ -24,11 +24,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import SandboxProcess, emit, peak_rss_mb, percentile, print_table
+from _common import (
+    SandboxProcess,
+    connect_bench,
+    emit,
+    new_order_status,
+    peak_rss_mb,
+    percentile,
+    print_table,
+)
 
-from shopbridge.demo import consent_in_sandbox
 from shopbridge.engine.embedded import run_embedded
-from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.onboarding import ensure_service_articles
 from shopbridge.sandbox.catalog import demo_catalog
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.starweb.client import StarwebClient
@@ -90,24 +97,11 @@ async def main(n_orders: int) -> None:
 async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:
     store = open_store(data_dir=Path(tempfile.mkdtemp(prefix="bench-orders-")))
     base = f"{starweb.url}/api/v2"
-    await connect_starweb(
-        store, "bench", base_url=base, client_id=d.STARWEB_CLIENT_ID, client_secret=d.STARWEB_CLIENT_SECRET
-    )
-    await connect_visma(
-        store,
-        "bench",
-        client_id=d.VISMA_CLIENT_ID,
-        client_secret=d.VISMA_CLIENT_SECRET,
-        identity_url=visma.url,
-        api_base=f"{visma.url}/v2",
-        open_url=consent_in_sandbox,
-    )
+    await connect_bench(store, starweb, visma)
     shop = StarwebClient(base, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None)
-    status = await shop.request(
-        "POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "Bench"}]}
-    )
+    status_id = await new_order_status(shop, "Bench")
     conn = store.connections.find("bench")
-    store.connections.update_settings(conn.id, {"trigger_statuses": [str(status["data"]["statusId"])]})
+    store.connections.update_settings(conn.id, {"trigger_statuses": [str(status_id)]})
     skus = await clean_skus(store)
     customers = await swedish_customers(shop)
     rng = random.Random(7)
@@ -115,7 +109,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
     def body() -> dict[str, Any]:
         return {
             "customerId": rng.choice(customers),
-            "statusId": status["data"]["statusId"],
+            "statusId": status_id,
             "onOrderStatusChangeSendEmail": False,
             "items": [
                 {"sku": rng.choice(skus), "quantity": rng.randint(1, 3)} for _ in range(rng.randint(1, 3))

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import SandboxProcess, emit, percentile, print_table
+from _common import SandboxProcess, connect_bench, emit, new_order_status, percentile, print_table
 
-from shopbridge.demo import consent_in_sandbox
 from shopbridge.engine.embedded import run_embedded
-from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.onboarding import ensure_service_articles
 from shopbridge.sandbox.catalog import demo_catalog, in_visma
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.visma.seed import sid
@@ -67,28 +66,12 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
     started = time.perf_counter()
     store = open_store(data_dir=Path(tempfile.mkdtemp(prefix="bench-status-")))
     base = f"{starweb.url}/api/v2"
-    await connect_starweb(
-        store, "bench", base_url=base, client_id=d.STARWEB_CLIENT_ID, client_secret=d.STARWEB_CLIENT_SECRET
-    )
-    await connect_visma(
-        store,
-        "bench",
-        client_id=d.VISMA_CLIENT_ID,
-        client_secret=d.VISMA_CLIENT_SECRET,
-        identity_url=visma.url,
-        api_base=f"{visma.url}/v2",
-        open_url=consent_in_sandbox,
-    )
+    await connect_bench(store, starweb, visma)
     shop = StarwebClient(base, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None)
-    status = (
-        await shop.request(
-            "POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "Bench"}]}
-        )
-    )["data"]["statusId"]
+    status = await new_order_status(shop, "Bench")
     ids = {}
     for key, name in (("invoiced", "Fakturerad"), ("paid", "Betald")):
-        body = {"languages": [{"langCode": "sv", "name": name}], "shouldSendEmail": True}
-        ids[key] = (await shop.request("POST", "order-statuses", json=body))["data"]["statusId"]
+        ids[key] = await new_order_status(shop, name, shouldSendEmail=True)
     conn = store.connections.find("bench")
     store.connections.update_settings(
         conn.id,

@@ -7,12 +7,17 @@ data's 300 orders stay out of the way.
 
 from __future__ import annotations
 
-import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import pytest_asyncio
 
 from shopbridge.demo import consent_in_sandbox, start_sandboxes
 from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
@@ -118,10 +123,28 @@ class Env:
         self.visma.stop()
 
 
-def make_env(tmp: Path, **settings: Any) -> Env:
-    env = Env(tmp)
-    asyncio.run(env.connect(**settings))
+def env_fixture(name: str, setup: Callable[[Env], Awaitable[Any]] | None = None) -> Any:
+    """A module-scoped `env` fixture: sandboxes, store and connection; `setup(env)` runs once after."""
+
+    @pytest_asyncio.fixture(scope="module", loop_scope="session")
+    async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
+        e = Env(tmp_path_factory.mktemp(name))
+        await e.connect()
+        if setup is not None:
+            await setup(e)
+        yield e
+        e.close()
+
     return env
+
+
+def worker(env: Env, crash_at: str | None) -> subprocess.CompletedProcess[str]:
+    """`shopbridge sync --once` in its own process on the env's store; `crash_at` names a crash point."""
+    environ = {k: v for k, v in os.environ.items() if k != "SHOPBRIDGE_CRASH_AT"}
+    if crash_at:
+        environ["SHOPBRIDGE_CRASH_AT"] = crash_at
+    cmd = [sys.executable, "-m", "shopbridge", "--data-dir", str(env.data_dir), "sync", "--once"]
+    return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=120)
 
 
 def dec(value: Any) -> Decimal:

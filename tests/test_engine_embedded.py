@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from shopbridge.engine.embedded import run_embedded
 from shopbridge.store import TransferState
 
-from e2e import Env
+from e2e import Env, env_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    e = Env(tmp_path_factory.mktemp("engine"))
-    await e.connect()
-    yield e
-    e.close()
+env = env_fixture("engine")
 
 
 async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: Env) -> None:

@@ -8,35 +8,16 @@ document for the order, the transfer recorded and the Visma id written back to t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from typing import Any
-
 import pytest
-import pytest_asyncio
 
 from shopbridge.store import TransferState
 
-from e2e import Env
+from e2e import Env, env_fixture, worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    e = Env(tmp_path_factory.mktemp("crash"))
-    await e.connect()
-    yield e
-    e.close()
-
-
-def worker(env: Env, crash_at: str | None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "SHOPBRIDGE_CRASH_AT"}
-    if crash_at:
-        environ["SHOPBRIDGE_CRASH_AT"] = crash_at
-    cmd = [sys.executable, "-m", "shopbridge", "--data-dir", str(env.data_dir), "sync", "--once"]
-    return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=120)
+env = env_fixture("crash")
 
 
 @pytest.mark.parametrize("crash_at", ["before_create", "in_create", "after_create"])

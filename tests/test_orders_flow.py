@@ -6,24 +6,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from shopbridge.sandbox.catalog import demo_catalog
 from shopbridge.sandbox.catalog import in_visma as catalog_in_visma
 from shopbridge.store import TransferState
 from shopbridge.sync.base import Hint
 
-from e2e import Env, dec
+from e2e import Env, dec, env_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    e = Env(tmp_path_factory.mktemp("orders"))
-    await e.connect()
-    yield e
-    e.close()
+env = env_fixture("orders")
 
 
 async def customers(env: Env) -> dict[str, int]:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from status_env import (
     PM_INVOICE,
@@ -23,26 +21,16 @@ from status_env import (
     visma,
 )
 
-from e2e import Env, dec
+from e2e import Env, dec, env_fixture, worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    e = Env(tmp_path_factory.mktemp("status_faults"))
-    await e.connect()
+async def _setup(e: Env) -> None:
     e.ids = await setup_status(e)  # type: ignore[attr-defined]
-    yield e
-    e.close()
 
 
-def worker(env: Env, crash_at: str | None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "SHOPBRIDGE_CRASH_AT"}
-    if crash_at:
-        environ["SHOPBRIDGE_CRASH_AT"] = crash_at
-    cmd = [sys.executable, "-m", "shopbridge", "--data-dir", str(env.data_dir), "sync", "--once"]
-    return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=120)
+env = env_fixture("status_faults", _setup)
 
 
 async def test_unmapped_event_waits_on_its_order_and_the_others_go_on(env: Env) -> None:

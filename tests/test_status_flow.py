@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from status_env import (
     PM_INVOICE,
@@ -20,18 +19,16 @@ from status_env import (
     visma,
 )
 
-from e2e import Env, dec
+from e2e import Env, dec, env_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    e = Env(tmp_path_factory.mktemp("status"))
-    await e.connect()
+async def _setup(e: Env) -> None:
     e.ids = await setup_status(e)  # type: ignore[attr-defined]
-    yield e
-    e.close()
+
+
+env = env_fixture("status", _setup)
 
 
 async def test_order_shipped_invoiced_paid_at_checkout(env: Env) -> None:
