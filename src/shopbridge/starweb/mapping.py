@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shopbridge.domain.models import Address, Customer, CustomerKind, LineKind, Order, OrderLine
+from shopbridge.domain.money import round_half_up
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -102,6 +103,15 @@ def customer_from_wire(order: dict[str, Any], billing: Address | None) -> Custom
     )
 
 
+def item_net(price: Decimal, quantity: Decimal, discount: Decimal | None, by_amount: bool) -> Decimal:
+    """An order item's net amount the way Starweb computes it: the row rounded to öre first, then a
+    percent discount rounded on its own (or an amount discount taken once for the row)."""
+    gross = round_half_up(price * quantity)
+    if not discount:
+        return gross
+    return gross - (discount if by_amount else round_half_up(gross * discount / Decimal(100)))
+
+
 def lines_from_wire(order: dict[str, Any]) -> list[OrderLine]:
     """Order items, then shipping and payment fee, as domain lines.
 
@@ -119,6 +129,7 @@ def lines_from_wire(order: dict[str, Any]) -> list[OrderLine]:
         lines.append(
             OrderLine(
                 kind=kind,
+                line_total_ex_vat=item_net(price, _dec(item.get("quantity"), "1"), discount, by_amount),
                 source_id=item.get("itemId"),
                 sku=sku,
                 name=_blank(item.get("description")) or (sku or ""),
