@@ -87,32 +87,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def connect_bench(
-    store: Any, starweb: SandboxProcess, visma: SandboxProcess, name: str = "bench"
-) -> None:
-    """Connection `name` to both sandbox processes, made the way a user makes one (OAuth included)."""
-    from shopbridge.demo import consent_in_sandbox
-    from shopbridge.onboarding import connect_starweb, connect_visma
-    from shopbridge.sandbox.common import defaults as d
-
-    await connect_starweb(
-        store,
-        name,
-        base_url=f"{starweb.url}/api/v2",
-        client_id=d.STARWEB_CLIENT_ID,
-        client_secret=d.STARWEB_CLIENT_SECRET,
-    )
-    await connect_visma(
-        store,
-        name,
-        client_id=d.VISMA_CLIENT_ID,
-        client_secret=d.VISMA_CLIENT_SECRET,
-        identity_url=visma.url,
-        api_base=f"{visma.url}/v2",
-        open_url=consent_in_sandbox,
-    )
-
-
 async def new_order_status(shop: Any, name: str, **fields: Any) -> int:
     """A shop-specific Starweb order status; returns its id."""
     body = {"languages": [{"langCode": "sv", "name": name}], **fields}

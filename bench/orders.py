@@ -26,7 +26,6 @@ from typing import Any
 
 from _common import (
     SandboxProcess,
-    connect_bench,
     emit,
     new_order_status,
     peak_rss_mb,
@@ -35,7 +34,7 @@ from _common import (
 )
 
 from shopbridge.engine.embedded import run_embedded
-from shopbridge.onboarding import ensure_service_articles
+from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
 from shopbridge.sandbox.catalog import demo_catalog
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.starweb.client import StarwebClient
@@ -97,7 +96,7 @@ async def main(n_orders: int) -> None:
 async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:
     store = open_store(data_dir=Path(tempfile.mkdtemp(prefix="bench-orders-")))
     base = f"{starweb.url}/api/v2"
-    await connect_bench(store, starweb, visma)
+    await connect_sandboxes(store, "bench", starweb_url=starweb.url, visma_url=visma.url)
     shop = StarwebClient(base, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None)
     status_id = await new_order_status(shop, "Bench")
     conn = store.connections.find("bench")

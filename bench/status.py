@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import SandboxProcess, connect_bench, emit, new_order_status, percentile, print_table
+from _common import SandboxProcess, emit, new_order_status, percentile, print_table
 
 from shopbridge.engine.embedded import run_embedded
-from shopbridge.onboarding import ensure_service_articles
+from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
 from shopbridge.sandbox.catalog import demo_catalog, in_visma
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.visma.seed import sid
@@ -66,7 +66,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
     started = time.perf_counter()
     store = open_store(data_dir=Path(tempfile.mkdtemp(prefix="bench-status-")))
     base = f"{starweb.url}/api/v2"
-    await connect_bench(store, starweb, visma)
+    await connect_sandboxes(store, "bench", starweb_url=starweb.url, visma_url=visma.url)
     shop = StarwebClient(base, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None)
     status = await new_order_status(shop, "Bench")
     ids = {}

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from shopbridge.demo import consent_in_sandbox, start_sandboxes
-from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.demo import start_sandboxes
+from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import Store, open_store
@@ -43,23 +43,7 @@ class Env:
         self.status_id = 0
 
     async def connect(self, **settings: Any) -> None:
-        await connect_starweb(
-            self.store,
-            self.name,
-            base_url=f"{self.starweb.url}/api/v2",
-            client_id=d.STARWEB_CLIENT_ID,
-            client_secret=d.STARWEB_CLIENT_SECRET,
-        )
-        await connect_visma(
-            self.store,
-            self.name,
-            client_id=d.VISMA_CLIENT_ID,
-            client_secret=d.VISMA_CLIENT_SECRET,
-            identity_url=self.visma.url,
-            api_base=f"{self.visma.url}/v2",
-            open_url=consent_in_sandbox,
-            timeout=30,
-        )
+        await connect_sandboxes(self.store, self.name, starweb_url=self.starweb.url, visma_url=self.visma.url)
         status = await self.shop(
             "POST", "order-statuses", json={"languages": [{"langCode": "sv", "name": "E2E"}]}
         )

@@ -13,10 +13,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 
-from shopbridge.onboarding import connect_starweb, connect_visma, ensure_service_articles
+from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.common.runner import RunningServer, start_in_thread
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
@@ -141,12 +140,6 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
         console.print(f"  order {e.starweb_order_id}: {e.event} {e.state}{status}{extra}{why}")
 
 
-async def consent_in_sandbox(url: str) -> None:
-    """What a person does in the browser: open Visma's consent page; the sandbox approves and redirects."""
-    async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
-        await client.get(url)
-
-
 async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Path | None = None) -> int:
     """Run the demo; returns the exit code (0 when the sync worked)."""
     from shopbridge.cli import print_reports, sweep_all
@@ -163,24 +156,9 @@ async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Pa
             f"  data directory:  {data}"
         )
         store = open_store(data_dir=data)
-        await connect_starweb(
-            store,
-            DEMO_CONNECTION,
-            base_url=f"{starweb.url}/api/v2",
-            client_id=d.STARWEB_CLIENT_ID,
-            client_secret=d.STARWEB_CLIENT_SECRET,
-            settings=DEMO_SETTINGS,
-        )
-        console.print("connected the Starweb shop; asking Visma for consent (OAuth) ...")
-        await connect_visma(
-            store,
-            DEMO_CONNECTION,
-            client_id=d.VISMA_CLIENT_ID,
-            client_secret=d.VISMA_CLIENT_SECRET,
-            identity_url=visma.url,
-            api_base=f"{visma.url}/v2",
-            open_url=consent_in_sandbox,
-            timeout=60,
+        console.print("connecting the Starweb shop and asking Visma for consent (OAuth) ...")
+        await connect_sandboxes(
+            store, DEMO_CONNECTION, starweb_url=starweb.url, visma_url=visma.url, settings=DEMO_SETTINGS
         )
         from shopbridge.sync.context import open_context
 

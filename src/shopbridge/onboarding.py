@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
 from shopbridge.domain.models import Warning
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import ConnectionExists, Store
@@ -174,6 +176,45 @@ async def connect_visma(
             server.close()
         await oauth.aclose()
     return store.connections.get(conn.id)
+
+
+async def consent_in_sandbox(url: str) -> None:
+    """What a person does in the browser: open Visma's consent page; the sandbox approves and redirects."""
+    async with httpx.AsyncClient(follow_redirects=True, timeout=30) as client:
+        await client.get(url)
+
+
+async def connect_sandboxes(
+    store: Store,
+    name: str,
+    *,
+    starweb_url: str,
+    visma_url: str,
+    settings: dict[str, Any] | None = None,
+    timeout: float = 60.0,
+) -> Connection:
+    """Connection `name` to a Starweb and a Visma sandbox with their default credentials, made exactly
+    like a user makes one (credentials checked, OAuth consent, redirect, state, code exchange)."""
+    from shopbridge.sandbox.common import defaults as d
+
+    await connect_starweb(
+        store,
+        name,
+        base_url=f"{starweb_url}/api/v2",
+        client_id=d.STARWEB_CLIENT_ID,
+        client_secret=d.STARWEB_CLIENT_SECRET,
+        settings=settings,
+    )
+    return await connect_visma(
+        store,
+        name,
+        client_id=d.VISMA_CLIENT_ID,
+        client_secret=d.VISMA_CLIENT_SECRET,
+        identity_url=visma_url,
+        api_base=f"{visma_url}/v2",
+        open_url=consent_in_sandbox,
+        timeout=timeout,
+    )
 
 
 async def ensure_service_articles(ctx: ConnectionContext) -> list[Warning]:
