@@ -113,3 +113,13 @@ def status_log(env: Env, order_id: int) -> dict[str, Any]:
 def events(env: Env, order_id: int) -> dict[str, Any]:
     conn = env.store.connections.find(env.name)
     return {e.event: e for e in env.store.events.for_order(conn.id, str(order_id))}
+
+
+def status_env_fixture(name: str) -> object:
+    """A module-scoped `env` fixture whose connection also has the status settings (ids in `env.ids`)."""
+    from e2e import env_fixture
+
+    async def setup(e: Env) -> None:
+        e.ids = await setup_status(e)  # type: ignore[attr-defined]
+
+    return env_fixture(name, setup)

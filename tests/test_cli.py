@@ -32,6 +32,12 @@ def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess
     return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=240)
 
 
+def connect_shop(home: Path, starweb: Any, *secret: str, env: dict[str, str] | None = None) -> Any:
+    """`shopbridge connect starweb` for connection "shop"; `secret` is ("--client-secret", value) or empty."""
+    base = ("--name", "shop", "--base-url", f"{starweb.url}/api/v2", "--client-id", d.STARWEB_CLIENT_ID)
+    return cli(home, "connect", "starweb", *base, *secret, env=env)
+
+
 def test_init_makes_a_private_key_and_a_database(tmp_path: Path) -> None:
     out = cli(tmp_path, "init")
     assert out.returncode == 0, out.stderr
@@ -42,19 +48,7 @@ def test_init_makes_a_private_key_and_a_database(tmp_path: Path) -> None:
 
 def test_wrong_starweb_secret_is_exit_3_and_nothing_is_stored(tmp_path: Path, sandboxes: Any) -> None:
     starweb, _ = sandboxes
-    out = cli(
-        tmp_path,
-        "connect",
-        "starweb",
-        "--name",
-        "shop",
-        "--base-url",
-        f"{starweb.url}/api/v2",
-        "--client-id",
-        d.STARWEB_CLIENT_ID,
-        "--client-secret",
-        "wrong",
-    )
+    out = connect_shop(tmp_path, starweb, "--client-secret", "wrong")
     assert out.returncode == 3, out.stdout + out.stderr
     assert "refused the credentials" in out.stdout
     assert "wrong" not in out.stdout + out.stderr
@@ -64,18 +58,7 @@ def test_wrong_starweb_secret_is_exit_3_and_nothing_is_stored(tmp_path: Path, sa
 
 def test_whole_journey_connect_consent_sync_list_show_retry(tmp_path: Path, sandboxes: Any) -> None:
     starweb, visma = sandboxes
-    ok = cli(
-        tmp_path,
-        "connect",
-        "starweb",
-        "--name",
-        "shop",
-        "--base-url",
-        f"{starweb.url}/api/v2",
-        "--client-id",
-        d.STARWEB_CLIENT_ID,
-        env={"STARWEB_CLIENT_SECRET": d.STARWEB_CLIENT_SECRET},
-    )
+    ok = connect_shop(tmp_path, starweb, env={"STARWEB_CLIENT_SECRET": d.STARWEB_CLIENT_SECRET})
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     # Visma: the CLI prints the consent URL and waits on its callback; "the user" opens the URL.

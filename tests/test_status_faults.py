@@ -13,24 +13,20 @@ from status_env import (
     events,
     invoice_of,
     pay,
-    setup_status,
     ship,
+    status_env_fixture,
     status_log,
     sweep,
     transferred,
     visma,
 )
 
-from e2e import Env, dec, env_fixture, worker
+from e2e import Env, dec, worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def _setup(e: Env) -> None:
-    e.ids = await setup_status(e)  # type: ignore[attr-defined]
-
-
-env = env_fixture("status_faults", _setup)
+env = status_env_fixture("status_faults")
 
 
 async def test_unmapped_event_waits_on_its_order_and_the_others_go_on(env: Env) -> None:

@@ -11,24 +11,20 @@ from status_env import (
     events,
     invoice_of,
     pay,
-    setup_status,
     ship,
+    status_env_fixture,
     status_log,
     sweep,
     transferred,
     visma,
 )
 
-from e2e import Env, dec, env_fixture
+from e2e import Env, dec
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-async def _setup(e: Env) -> None:
-    e.ids = await setup_status(e)  # type: ignore[attr-defined]
-
-
-env = env_fixture("status", _setup)
+env = status_env_fixture("status")
 
 
 async def test_order_shipped_invoiced_paid_at_checkout(env: Env) -> None:
