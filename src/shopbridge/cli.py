@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from shopbridge.cli_products import products_app
 from shopbridge.http.errors import ApiError, AuthenticationError, TransportError
 from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
@@ -39,6 +40,7 @@ app.add_typer(connect_app, name="connect")
 app.add_typer(connection_app, name="connection")
 app.add_typer(orders_app, name="orders")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(products_app, name="products")
 
 console = Console()
 EXIT_OK, EXIT_WAITING, EXIT_CONFIG, EXIT_AUTH, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
@@ -172,7 +174,7 @@ def connection_list() -> None:
             c.name,
             c.starweb_base_url or "-",
             c.visma_api_base or "Visma (production)",
-            settings.preset,
+            settings.preset or "orders only",
             settings.document_type,
             str(counts["transferred"]),
             str(waiting),
@@ -424,6 +426,48 @@ def orders_retry(
         raise typer.Exit(print_reports(s, run_async(sweep_all(s, conns, show_progress=True))))
 
 
+# ---------------------------------------------------------------------- usage
+@app.command()
+def usage(
+    connection: Annotated[str | None, typer.Option(help="Only this connection (name or id)")] = None,
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month, UTC)")] = None,
+    history: Annotated[bool, typer.Option("--history", help="Every month with usage")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """Transferred orders and shops per connection and month, against the plan (for invoicing)."""
+    from shopbridge.plans import usage_lines
+
+    s = store()
+    if connection:
+        _find(s, connection)
+    try:
+        lines = usage_lines(s, month, connection, history=history)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([line.as_json() for line in lines], indent=2))
+        return
+    table = Table("connection", "month", "plan", "orders", "quota", "waiting for quota", "shops", "fee")
+    for line in lines:
+        fee = "-" if line.fee_total is None else f"{line.fee_total} ({line.shops} × {line.shop_fee})"
+        used = "" if not line.quota else f" ({line.transferred_orders * 100 // line.quota} %)"
+        quota = "-" if line.quota is None else f"{line.quota}{used}"
+        table.add_row(
+            line.connection,
+            line.month,
+            line.plan,
+            str(line.transferred_orders),
+            quota,
+            str(line.waiting_for_quota),
+            str(line.shops),
+            fee,
+        )
+    console.print(table)
+    for line in lines:
+        if line.warning:
+            console.print(f"[yellow]warning:[/yellow] {line.connection}: {line.warning}")
+
+
 # ---------------------------------------------------------------------- run / demo
 @app.command()
 def run(
@@ -447,9 +491,14 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Exit after the sync")] = False,
     port: Annotated[int, typer.Option(help="Engine port while serving (0: any free port)")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo keeps its data")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Also sync the catalogue: ecom-master, erp-master or combo")
+    ] = None,
 ) -> None:
     """Both sandboxes with demo data, a connection made like a user makes one, every order transferred."""
     from shopbridge.demo import run_demo
 
-    code = run_async(run_demo(console, serve=not no_serve, port=port, data_dir=data_dir))
+    if preset not in (None, "ecom-master", "erp-master", "combo"):
+        raise fail("--preset is ecom-master, erp-master or combo")
+    code = run_async(run_demo(console, serve=not no_serve, port=port, data_dir=data_dir, preset=preset))
     raise typer.Exit(code)

@@ -140,7 +140,9 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
         console.print(f"  order {e.starweb_order_id}: {e.event} {e.state}{status}{extra}{why}")
 
 
-async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Path | None = None) -> int:
+async def run_demo(
+    console: Console, *, serve: bool, port: int = 0, data_dir: Path | None = None, preset: str | None = None
+) -> int:
     """Run the demo; returns the exit code (0 when the sync worked)."""
     from shopbridge.cli import print_reports, sweep_all
 
@@ -158,13 +160,23 @@ async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Pa
         store = open_store(data_dir=data)
         console.print("connecting the Starweb shop and asking Visma for consent (OAuth) ...")
         await connect_sandboxes(
-            store, DEMO_CONNECTION, starweb_url=starweb.url, visma_url=visma.url, settings=DEMO_SETTINGS
+            store,
+            DEMO_CONNECTION,
+            starweb_url=starweb.url,
+            visma_url=visma.url,
+            settings={**DEMO_SETTINGS, "preset": preset},
         )
         from shopbridge.sync.context import open_context
 
         async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
             for w in await ensure_service_articles(ctx):
                 console.print(f"  {w.message}")
+        if preset:
+            from shopbridge.demo_catalog import demo_initial_sync
+
+            await demo_initial_sync(
+                store, console, DEMO_CONNECTION, preset, starweb_rate_limit=DEMO_STARWEB_LIMIT
+            )
         console.print("authorised in Visma; transferring every qualifying order ...")
         conns = [store.connections.find(DEMO_CONNECTION)]
         reports = await sweep_all(store, conns, show_progress=True)
@@ -176,6 +188,12 @@ async def run_demo(console: Console, *, serve: bool, port: int = 0, data_dir: Pa
             f"See them with: shopbridge --data-dir {data} orders list"
         )
         await demo_status_feedback(store, console)
+        if preset:
+            from shopbridge.demo_catalog import demo_catalog_change
+
+            await demo_catalog_change(
+                store, console, DEMO_CONNECTION, preset, starweb_rate_limit=DEMO_STARWEB_LIMIT
+            )
         if serve:
             from shopbridge.engine.embedded import run_embedded
 

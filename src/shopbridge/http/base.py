@@ -237,6 +237,13 @@ class ApiClient:
         self._http.event_hooks["response"].append(hook)
 
     @property
+    def write_calls(self) -> int:
+        """Requests sent that change something (anything but GET), for benches and the demo."""
+        return sum(
+            n for key, n in self.calls.items() if not key.startswith("GET ") and not key.endswith("token")
+        )
+
+    @property
     def total_calls(self) -> int:
         """How many HTTP requests this client has sent (retries included)."""
         return sum(self.calls.values())

@@ -11,6 +11,7 @@ read-only snapshots. See ``transfers.py`` for the order flow's state machine.
 """
 
 from .bindings import BindingConflict, content_hash
+from .catalog import CatalogIssue, OrderLine
 from .connections import ConnectionExists, UnknownConnection
 from .crypto import SecretKeyError, ensure_key_file
 from .db import Store, StoreError, open_store
@@ -23,12 +24,14 @@ __all__ = [
     "Attempt",
     "Binding",
     "BindingConflict",
+    "CatalogIssue",
     "ClaimLost",
     "Connection",
     "ConnectionExists",
     "DuplicateDocument",
     "IntentConflict",
     "InvalidTransition",
+    "OrderLine",
     "SecretKeyError",
     "StatusEvent",
     "Store",

@@ -190,13 +190,15 @@ class Store:
     """The store: repositories for each concern over one Engine.
 
     Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``journal``,
-    ``webhooks``, ``usage``, ``events`` (order status events). Use :func:`open_store` to get one.
+    ``webhooks``, ``usage``, ``events`` (order status events),
+    ``order_lines`` and ``catalog_issues`` (catalogue flows). Use :func:`open_store` to get one.
     """
 
     def __init__(
         self, engine: Engine, *, data_dir: Path | None = None, key: bytes | str | None = None
     ) -> None:
         from .bindings import Bindings
+        from .catalog import CatalogIssues, OrderLines
         from .connections import Connections
         from .crypto import Secrets
         from .cursors import Cursors
@@ -221,6 +223,8 @@ class Store:
         self.journal = Journal(self.session)
         self.webhooks = WebhookEvents(self.session)
         self.events = StatusEvents(self.session)
+        self.order_lines = OrderLines(self.session)
+        self.catalog_issues = CatalogIssues(self.session)
 
     @property
     def url(self) -> str:

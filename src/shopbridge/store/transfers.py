@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.models import Warning
 
 from .bindings import Bindings
-from .schema import DUE_STATES, Transfer, TransferState, utcnow
+from .schema import DUE_STATES, Connection, Transfer, TransferState, Usage, utcnow
 from .sql import SessionFactory, insert_ignore
 from .usage import UsageCounter, month_of
 
@@ -49,6 +50,7 @@ __all__ = [
     "DuplicateDocument",
     "IntentConflict",
     "InvalidTransition",
+    "QuotaCheck",
     "TransferRef",
     "Transfers",
     "backoff",
@@ -102,6 +104,20 @@ def _warnings_json(warnings: Iterable[Warning | dict[str, Any]] | None) -> list[
     if warnings is None:
         return None
     return [w.model_dump(mode="json") if isinstance(w, Warning) else dict(w) for w in warnings]
+
+
+@dataclass(frozen=True)
+class QuotaCheck:
+    """The answer of :meth:`Transfers.reserve_quota`.
+
+    ``allowed``: the order may be created (its intent is recorded). ``used``: the month's orders
+    counted against the quota, this one included when allowed (transferred + in flight).
+    """
+
+    allowed: bool
+    used: int
+    limit: int | None
+    month: str
 
 
 class Transfers:
@@ -285,17 +301,115 @@ class Transfers:
         now = now or utcnow()
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)
-            if row.intent_key is not None and row.intent_key != intent_key and not replace:
-                raise IntentConflict(
-                    f"transfer {row.id} already has intent {row.intent_key!r}; reconcile with it first"
-                )
-            if row.intent_key != intent_key:
-                row.intent_key = intent_key
-                row.intent_at = now
-            if document_type is not None:
-                row.document_type = document_type
-            row.updated_at = now
+            self._set_intent(row, intent_key, document_type=document_type, replace=replace, now=now)
             return row
+
+    @staticmethod
+    def _set_intent(
+        row: Transfer, intent_key: str, *, document_type: str | None, replace: bool, now: datetime
+    ) -> None:
+        if row.intent_key is not None and row.intent_key != intent_key and not replace:
+            raise IntentConflict(
+                f"transfer {row.id} already has intent {row.intent_key!r}; reconcile with it first"
+            )
+        if row.intent_key != intent_key:
+            row.intent_key = intent_key
+            row.intent_at = now
+        if document_type is not None:
+            row.document_type = document_type
+        row.updated_at = now
+
+    # ------------------------------------------------------------------ plan quota
+
+    def reserve_quota(
+        self,
+        transfer: TransferRef,
+        intent_key: str,
+        *,
+        limit: int | None,
+        month: str | None = None,
+        document_type: str | None = None,
+        now: datetime | None = None,
+    ) -> QuotaCheck:
+        """Take one of the month's ``limit`` orders for this transfer, or say that none is left.
+
+        One transaction, serialised per connection (its row is locked on PostgreSQL; SQLite
+        transactions are ``BEGIN IMMEDIATE``). It counts the month's transferred orders (usage) plus
+        the orders in flight (:meth:`quota_used`) and, when there is room, records ``intent_key``
+        exactly like :meth:`record_intent`: the recorded intent IS the reservation, so two workers can
+        never both take the last order, and a crashed attempt frees its place (its row leaves
+        ``in_progress``). ``limit`` None means no quota. Refused, nothing changes: the caller parks the
+        order with ``mark_waiting(..., state=WAITING_FOR_QUOTA)``. Fenced by the claim.
+        """
+        month = month or month_of()
+        now = now or utcnow()
+        with self._session() as s:
+            row = self._load(s, transfer, require_claim=True)
+            s.execute(select(Connection.id).where(Connection.id == row.connection_id).with_for_update())
+            used = self._quota_used(s, row.connection_id, month, row.entity_type, exclude=row.id)
+            if limit is not None and used >= limit:
+                return QuotaCheck(False, used, limit, month)
+            self._set_intent(row, intent_key, document_type=document_type, replace=False, now=now)
+            return QuotaCheck(True, used + 1, limit, month)
+
+    def quota_used(self, connection_id: int, month: str | None = None, entity_type: str = "order") -> int:
+        """Orders counted against the month's quota: transferred in the month (usage) + in flight.
+
+        In flight: ``in_progress`` transfers with an intent recorded and no document yet (their create
+        may be under way). A row carrying an intent from an earlier attempt counts as in flight until
+        it is recorded or parked: the count errs on the safe side.
+        """
+        with self._session() as s:
+            return self._quota_used(s, connection_id, month or month_of(), entity_type)
+
+    def wake_quota_waiting(
+        self, connection_id: int, room: int | None = None, *, now: datetime | None = None
+    ) -> int:
+        """Make up to ``room`` (None: all) ``waiting_for_quota`` transfers due now, oldest first.
+
+        For when the quota frees before their retry time (the plan was raised). Returns how many.
+        """
+        now = now or utcnow()
+        if room is not None and room <= 0:
+            return 0
+        with self._session() as s:
+            q = (
+                select(Transfer.id)
+                .where(
+                    Transfer.connection_id == connection_id,
+                    Transfer.state == TransferState.WAITING_FOR_QUOTA.value,
+                    or_(Transfer.next_attempt_at.is_(None), Transfer.next_attempt_at > now),
+                )
+                .order_by(Transfer.id)
+            )
+            ids = list(s.scalars(q if room is None else q.limit(room)))
+            if not ids:
+                return 0
+            res = s.execute(
+                update(Transfer)
+                .where(Transfer.id.in_(ids), Transfer.state == TransferState.WAITING_FOR_QUOTA.value)
+                .values(next_attempt_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return int(res.rowcount or 0)
+
+    @staticmethod
+    def _quota_used(
+        s: Session, connection_id: int, month: str, entity_type: str, *, exclude: int | None = None
+    ) -> int:
+        counted = s.scalar(
+            select(Usage.transferred_orders).where(Usage.connection_id == connection_id, Usage.month == month)
+        )
+        q = select(func.count()).where(
+            Transfer.connection_id == connection_id,
+            Transfer.entity_type == entity_type,
+            Transfer.state == TransferState.IN_PROGRESS.value,
+            Transfer.intent_key.is_not(None),
+            Transfer.visma_document_id.is_(None),
+        )
+        if exclude is not None:
+            q = q.where(Transfer.id != exclude)
+        return int(counted or 0) + int(s.scalar(q) or 0)
 
     # ------------------------------------------------------------------ outcomes
 
@@ -326,6 +440,7 @@ class Transfers:
 
         from .bindings import BindingConflict
 
+        month = month_of(now)  # the month clock when now is not given (a test may move it)
         now = now or utcnow()
         doc_id = str(visma_document_id)
         number = None if visma_document_number is None else str(visma_document_number)
@@ -362,7 +477,7 @@ class Transfers:
                         now=now,
                     )
                 if count_usage:
-                    UsageCounter.increment_in(s, row.connection_id, month_of(now), orders=1)
+                    UsageCounter.increment_in(s, row.connection_id, month, orders=1)
                 s.flush()
                 return row
         except IntegrityError as exc:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from shopbridge.plugins import Plugins
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import Store
 from shopbridge.store.schema import Connection
@@ -68,6 +69,11 @@ class ConnectionContext:
     visma: VismaClient
     worker: str = "embedded"
     cache: dict[str, Any] = field(default_factory=dict)  # reference data kept between sweeps
+    plugins: Plugins = None  # type: ignore[assignment]  # built once: default the settings' mappings only
+
+    def __post_init__(self) -> None:
+        if self.plugins is None:
+            self.plugins = Plugins.declarative_only(self.settings, self.visma)
 
     @property
     def id(self) -> int:
@@ -133,4 +139,5 @@ def open_context(
     if conn.visma_api_base:
         visma_extra.setdefault("api_base", conn.visma_api_base)
     visma = VismaClient(visma_oauth(store, conn), **visma_extra)
-    return ConnectionContext(store, conn, settings, starweb, visma, worker=worker)
+    plugins = Plugins.load(settings, data_dir=store.data_dir, visma=visma)
+    return ConnectionContext(store, conn, settings, starweb, visma, worker=worker, plugins=plugins)

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shopbridge.sync.articles import ArticleExportFlow
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.orders import OrderFlow
+from shopbridge.sync.shop_catalog import ShopCatalogFlow
 from shopbridge.sync.status import StatusFlow
 
-FLOWS = (OrderFlow, StatusFlow)
+# orders first: they record what the shop sold, which the stock written to the shop holds back
+FLOWS = (OrderFlow, ArticleExportFlow, ShopCatalogFlow, StatusFlow)
 
 
 async def sweep_connection(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 
+from shopbridge import plans
 from shopbridge.domain.models import LineKind, Order, OrderLine, Warning
 from shopbridge.domain.money import VatSummary, normalize_rate
 from shopbridge.domain.text import MAX_ARTICLE_NUMBER, MAX_NAME, shorten
@@ -45,12 +46,13 @@ from shopbridge.http.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from shopbridge.plugins import PluginError
 from shopbridge.starweb.mapping import as_dict, external_service, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
-from shopbridge.sync.reference import ReferenceData
+from shopbridge.sync.reference import ReferenceData, article_key
 from shopbridge.sync.settings import rate_key
 from shopbridge.visma.mapping import (
     ArticleRef,
@@ -73,6 +75,14 @@ CANCELLED_CODES = {"canceled", "cancelled"}
 
 class OrderInputError(Exception):
     """The order cannot be transferred as it is; the message says what to fix, in one sentence."""
+
+
+async def plugged(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """A plugin hook's result (`ctx.plugins`); a plugin that fails parks only this order, naming it."""
+    try:
+        return await call
+    except PluginError as exc:
+        raise OrderInputError(str(exc)) from exc
 
 
 def crash_point(name: str) -> None:
@@ -145,6 +155,7 @@ class OrderFlow:
         # One sweep per connection at a time (the engine's rule): a row still in progress at the start
         # of a sweep belongs to a worker that died; it is taken again and reconciles before creating.
         self.store.transfers.release_stale(older_than=self.stale_after, connection_id=self.ctx.id)
+        plans.wake_waiting(self.store, self.ctx.id, self.settings)  # quota freed: month turned, plan raised
         self.ref.mark_stale()
         fetched: dict[str, Any] = {}
         order_hints = [h for h in hints or [] if h.kind == "order"]
@@ -205,6 +216,7 @@ class OrderFlow:
                 t = self.store.transfers.upsert_pending(
                     self.ctx.id, oid, starweb_order_number=oid, document_type=self.settings.document_type
                 )
+                self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             if t.state == TransferState.TRANSFERRED:
                 if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
                     await self.write_back(t, t.visma_document_id, t.visma_document_number, report)
@@ -227,6 +239,7 @@ class OrderFlow:
                 document_type=self.settings.document_type,
                 wake=True,
             )
+            self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             fetched[oid] = wire
 
     def _qualifies(self, wire: dict[str, Any], trigger_ids: set[int]) -> bool:
@@ -282,6 +295,7 @@ class OrderFlow:
             self.store.journal.finish(attempt, TransferState.SKIPPED)
             return TransferState.SKIPPED.value
         order = order_from_wire(wire, shop_id="1", reference_prefix=self.settings.reference_prefix)
+        self.ctx.plugins.set_wire(wire)
         kind = t.document_type or self.settings.document_type
         reference = order.reference or order.number
         if t.intent_key:  # an earlier attempt may have created the document: look before creating
@@ -291,6 +305,14 @@ class OrderFlow:
                 await self.write_back(t, str(found.Id), None, report, kind=kind)
                 return outcome
         plan = await self.plan(order, kind)
+        plugins = self.ctx.plugins
+        plan.body = await plugged(plugins.document_body(plan.body, order=order, wire=wire, kind=kind))
+        # plan quota, right before the create: over it the order waits (no document), never dropped
+        quota = plans.reserve(self.store, t, reference, self.settings, document_type=kind, report=report)
+        if not quota.allowed:
+            self.store.journal.finish(attempt, TransferState.WAITING_FOR_QUOTA, error=quota.reason)
+            report.waiting[t.starweb_order_id] = quota.reason or ""
+            return TransferState.WAITING_FOR_QUOTA.value
         self.store.transfers.record_intent(t, reference, document_type=kind)
         self.store.journal.update(attempt, request={"order": order.order_id, "document": _summary(plan.body)})
         crash_point("before_create")
@@ -509,6 +531,7 @@ class OrderFlow:
             currency=order.currency,
         )
         warnings += more
+        body = await plugged(self.ctx.plugins.customer_body(body, order=order))
         created = await self.ctx.visma.customers.create(body)
         log.info("customer.created", visma_id=str(created.Id))
         return created.model_dump(by_alias=True)
@@ -617,6 +640,7 @@ class OrderFlow:
             "IsActive": True,
             "NetPrice": line.unit_price_ex_vat,
         }
+        body = await plugged(self.ctx.plugins.article_body(body, line=line))
         created = await self.ctx.visma.articles.create(body)
         self.ref.remember_article(created)
         warnings.append(
@@ -704,6 +728,18 @@ def _summary(body: dict[str, Any]) -> dict[str, Any]:
 
 
 KIND_PREFIX = {"invoice_draft": "D", "order": "O", "invoice": "I"}
+
+
+def sku_quantities(wire: dict[str, Any]) -> dict[str, Decimal]:
+    """An order's quantity per SKU (normalised), for the stock flow's oversell rule."""
+    out: dict[str, Decimal] = {}
+    items = wire.get("items") or {}
+    for item in items.get("data", []) if isinstance(items, dict) else items:
+        sku = str(item.get("sku") or "").strip()
+        if sku and item.get("quantity") is not None:
+            key = article_key(sku)
+            out[key] = out.get(key, Decimal(0)) + Decimal(str(item["quantity"]))
+    return out
 
 
 def external_value(kind: str, doc_id: str) -> str:

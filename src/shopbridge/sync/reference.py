@@ -37,9 +37,14 @@ class ReferenceData:
     visma: VismaClient
     _small: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _articles: dict[str, Any] = field(default_factory=dict)  # article_key -> Visma Article
+    _articles_by_id: dict[str, Any] = field(default_factory=dict)  # Visma id -> Article
     _article_cursor: datetime | None = None
     _articles_fresh: bool = False
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
+
+    async def cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        """`load()`'s value, kept for a few minutes under `name`."""
+        return await self._cached(name, load)
 
     async def _cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
         hit = self._small.get(name)
@@ -126,6 +131,11 @@ class ReferenceData:
                 return str(u.Id)
         return str(units[0].Id) if units else None
 
+    @property
+    def article_cursor(self) -> datetime | None:
+        """Visma's `ServerTimeUtc` of the last article read (everything changed before it is known)."""
+        return self._article_cursor
+
     def mark_stale(self) -> None:
         """A new sweep begins: the next article look-up first fetches what changed in Visma."""
         self._articles_fresh = False
@@ -134,8 +144,7 @@ class ReferenceData:
         """Load all articles the first time, then only those changed since the last cursor."""
         page = await self.visma.articles.changed_since(self._article_cursor)
         for article in page.items:
-            if article.Number:
-                self._articles[article_key(article.Number)] = article
+            self.remember_article(article)
         self._article_cursor = page.cursor
         self._articles_fresh = True
 
@@ -164,4 +173,21 @@ class ReferenceData:
 
     def remember_article(self, article: Any) -> None:
         if article.Number:
+            old = self._articles_by_id.get(str(article.Id))
+            if old is not None and old.Number and article_key(old.Number) != article_key(article.Number):
+                self._articles.pop(article_key(old.Number), None)
             self._articles[article_key(article.Number)] = article
+            self._articles_by_id[str(article.Id)] = article
+
+    def articles_by_key(self) -> dict[str, Any]:
+        """Every known article by key (call `refresh_articles` first); a key two articles share maps
+        to the list of both."""
+        out: dict[str, Any] = {}
+        for article in self._articles_by_id.values():
+            key = article_key(article.Number)
+            if key in out:
+                have = out[key]
+                out[key] = [*have, article] if isinstance(have, list) else [have, article]
+            else:
+                out[key] = article
+        return out

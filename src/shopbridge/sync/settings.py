@@ -15,6 +15,20 @@ DocumentType = Literal["invoice_draft", "order"]
 MissingArticle = Literal["wait", "create", "fallback"]
 ReferenceField = Literal["YourReference", "OurReference"]
 Preset = Literal["ecom-master", "erp-master", "combo"]
+Direction = Literal["to_visma", "to_starweb", "off"]
+StockSource = Literal["available", "balance"]
+Rounding = Literal["0.01", "0.00", "0.90", "0.95", "9.00"]
+
+
+class PriceRule(BaseModel):
+    """A shop pricelist computed from the master price: `master × factor × (1 − discount_percent/100)`,
+    then the price incl. VAT raised to the next ending in `rounding` (0.01 = to the öre/cent only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    factor: Decimal = Decimal("1")
+    discount_percent: Decimal = Decimal("0")
+    rounding: Rounding = "0.01"
 
 
 class ConnectionSettings(BaseModel):
@@ -22,7 +36,11 @@ class ConnectionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    preset: Preset = "ecom-master"
+    preset: Preset | None = Field(
+        None,
+        description="Who owns the catalogue: ecom-master, erp-master or combo (see sync/directions.py); "
+        "unset: orders only, no catalogue sync",
+    )
     document_type: DocumentType = Field(
         "invoice_draft", description="What an order becomes in Visma: an invoice draft or an order"
     )
@@ -107,6 +125,110 @@ class ConnectionSettings(BaseModel):
     deletion_check_interval_s: float = Field(
         900.0, ge=0, description="How often to look for drafts and orders deleted in Visma"
     )
+
+    # catalogue: products, prices, price lists, stock (see sync/directions.py for the presets)
+    directions: dict[str, Direction] = Field(
+        default_factory=dict,
+        description="Entity (products, prices, pricelists, stock) -> to_visma, to_starweb or off; "
+        "overrides the preset for that entity",
+    )
+    product_language: str = Field("sv", description="Starweb language whose names become article names")
+    articles_are_stock: bool = Field(True, description="Articles created from the shop are stock articles")
+    stock_source: StockSource = Field(
+        "available", description="Visma figure sent to the shop: available (balance - reserved) or balance"
+    )
+    stock_location: str | None = Field(
+        None, description="Starweb stock location id for Visma's stock (default: the first e-commerce one)"
+    )
+    stock_buffer: int = Field(0, ge=0, description="Units held back from the shop per variant")
+    stock_reserve_days: int = Field(
+        30, ge=0, description="Shop orders this recent that Visma has not drawn yet are held back"
+    )
+    few_left_at: int = Field(3, ge=0, description="At or below this quantity the stock status is few_left")
+    stock_statuses: dict[str, str] = Field(
+        default_factory=lambda: {"in_stock": "inStock", "few_left": "", "out_of_stock": "outOfStock"},
+        description="in_stock / few_left / out_of_stock -> Starweb stock status id or idCode ('' = in_stock)",
+    )
+    campaign_prices: bool = Field(
+        True, description="Visma's NetPriceWithDiscount becomes the shop's campaign price (specialPriceExVat)"
+    )
+    pricelist_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Starweb pricelist id -> Visma sales price list id or name ('' = leave alone); "
+        "unmapped pricelists follow a Visma list of the same currency, else price_rules",
+    )
+    price_rules: dict[str, PriceRule] = Field(
+        default_factory=dict,
+        description="Starweb pricelist id -> rule from the master price, e.g. "
+        '{"factor": "0.087", "rounding": "0.90"} for EUR or {"discount_percent": "10"} for B2B',
+    )
+    catalog_full_check_s: float = Field(
+        3600.0, ge=0, description="How often a sweep compares the whole catalogue, not just what changed"
+    )
+
+    # mappings and plugins (see plugins/declarative.py and plugins/manager.py)
+    field_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Starweb order field (dotted for nested, e.g. customInfo1) -> Visma document field "
+        "(e.g. YourReference; not the reference_field)",
+    )
+    terms_by_payment_method: dict[str, str] = Field(
+        default_factory=dict, description="Starweb payment method idCode (or id) -> Visma TermsOfPaymentId"
+    )
+    delivery_method_by_shipping: dict[str, str] = Field(
+        default_factory=dict,
+        description="Starweb shipping method id (or name) -> Visma delivery method Id or Code",
+    )
+    article_field_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Starweb product field (meta.<metaDataTypeId> or a dotted path) -> Visma article field",
+    )
+    plugins: list[str] = Field(
+        default_factory=list, description="Code plugins to run, by name (empty: every plugin found)"
+    )
+
+    # plan (see plans.py: features and the monthly order quota; `shopbridge usage`)
+    plan: Literal["100", "200", "400", "800", "premium", "custom"] = Field(
+        "premium",
+        description="100, 200, 400, 800 (orders a month, features grow with it), premium (all, no quota) "
+        "or custom (custom_quota, custom_features)",
+    )
+    custom_quota: int | None = Field(
+        None,
+        ge=0,
+        validate_default=True,
+        description="Orders a month for plan custom (required) or premium (optional cap)",
+    )
+    custom_features: list[str] = Field(
+        default_factory=list,
+        description="Features beyond orders, customers, products for plan custom (and premium, when set): "
+        "order_status, stock, prices, multishop, plugins",
+    )
+    shop_fee: Decimal | None = Field(
+        None, ge=0, description="Fee per shop and month, shown by `shopbridge usage` for invoicing"
+    )
+
+    @field_validator("plan", mode="before")
+    @classmethod
+    def _plan_name(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("custom_quota")
+    @classmethod
+    def _custom_needs_quota(cls, value: int | None, info: object) -> int | None:
+        if value is None and getattr(info, "data", {}).get("plan") == "custom":
+            raise ValueError("plan custom needs custom_quota (orders a month): set custom_quota first")
+        return value
+
+    @field_validator("custom_features")
+    @classmethod
+    def _known_features(cls, value: list[str]) -> list[str]:
+        from shopbridge.plans import FEATURES
+
+        unknown = [f for f in value if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"unknown feature(s) {', '.join(unknown)}; one of: {', '.join(FEATURES)}")
+        return list(dict.fromkeys(value))
 
     # engine
     poll_interval_s: float = Field(60.0, ge=1.0)

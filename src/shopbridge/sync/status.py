@@ -44,7 +44,9 @@ from typing import Any
 
 import structlog
 
+from shopbridge import plans
 from shopbridge.http.errors import ApiError, NotFoundError, PermissionDeniedError
+from shopbridge.plugins import PluginError
 from shopbridge.starweb.mapping import as_dict
 from shopbridge.store import TransferState
 from shopbridge.store.events import StatusEvent
@@ -102,6 +104,8 @@ class StatusFlow:
     async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
         """Detect new events, act on the shop side, then apply every open event."""
         report = SweepReport(self.ctx.name)
+        if not plans.allows(self.settings, plans.ORDER_STATUS):  # the plan has no status feedback
+            return report
         calls_before = self.ctx.api_calls
         transfers = self._transfers()
         if transfers:
@@ -359,8 +363,9 @@ class StatusFlow:
         order_id = int(e.starweb_order_id)
         if e.state == "sending":  # an earlier attempt may have sent it: look before repeating
             current = await self._shop_order(order_id)
-            if current.get("statusId") == target:
-                self.events.update(e.id, state="applied", details={"status_id": target, "adopted": True})
+            sent = (e.details or {}).get("status_id", target)  # a plugin may have chosen another status
+            if current.get("statusId") in (target, sent):
+                self.events.update(e.id, state="applied", details={"status_id": sent, "adopted": True})
                 return "applied"
         s = self.settings
         tracking = (e.details or {}).get("tracking") if e.event == "delivered" else None
@@ -372,6 +377,16 @@ class StatusFlow:
         if tracking:
             kw["shippingTrackingNo"] = tracking
             kw["shippingTrackerType"] = await self._tracker_type()
+        try:
+            kw = await self.ctx.plugins.status_update(
+                kw, event=e.event, order_id=e.starweb_order_id, details=e.details
+            )
+        except PluginError as exc:
+            raise StatusError(str(exc)) from exc
+        if kw.get("statusId") is None:
+            self.events.update(e.id, state="ignored", details={"note": "a plugin left the status as it is"})
+            return "ignored"
+        target = kw["statusId"]
         self.events.update(e.id, state="sending", details={"status_id": target})
         crash_point("status_before_patch")
         try:

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from .context import body_of, check_query, ctx, shop_of
 from .customers import _address as parse_address
-from .orders import get_order, item_out, make_item, new_order, order_out, touch, update_order
+from .orders import draw_stock, get_order, item_out, make_item, new_order, order_out, touch, update_order
 from .state import Order, ShopState
 from .wire import (
     ApiError,
@@ -132,6 +132,8 @@ async def post_order(request: Request) -> Response:
     body = await body_of(request)
     shop = shop_of(request)
     order, guest = new_order(shop, body)
+    if order.data.get("isComplete"):
+        draw_stock(shop, order)
     c = ctx(request)
     if guest is not None:
         c.hub.customer_event(shop, "customer-created", guest.id)
@@ -153,6 +155,8 @@ async def put_order(request: Request, orderId: int) -> Response:
     shop = shop_of(request)
     order = get_order(shop, orderId)
     events = update_order(shop, order, body, replace=request.method == "PUT")
+    if "order-completed" in events:
+        draw_stock(shop, order)
     _changed(request, shop, order, events)
     return item(order_out(shop, order, set()))
 

@@ -11,10 +11,19 @@ state and tokens.  Sandbox-only admin routes (not part of Starweb) live under `/
 * ``GET|POST /_sandbox/starweb/webhook-settings``: ``{retry_interval_s, max_retries}``.
 * ``POST /_sandbox/starweb/reset`` ``{"seed": "demo"|"empty"}``; ``POST /_sandbox/starweb/tokens/expire``;
   ``POST /_sandbox/starweb/save``; ``GET /_sandbox/starweb/summary``.
+* ``POST /_sandbox/starweb/catalog`` ``{"shop": 1, "products": N, "variants_per_product": K, "prefix": "BULK",
+  "price": "199.00", "stock": 10, "vat_rate": 25, "start": 1, "visibility": "visible"}`` (all optional
+  but ``products``): bulk-creates N products of K variants straight in memory (no rate limit, no web
+  hooks), SKUs ``BULK-000001`` (K = 1) or ``BULK-000001-1`` .. ``-K`` with size attribute values S, M, L,
+  XL, ...; price ex VAT in the master pricelist (price / 10 in the EUR pricelist), stock in the
+  e-commerce stock location. Answers ``{shop, products, variants, first_product_id, last_product_id,
+  first_sku, last_sku, modifiedAt, total_products, total_variants}``; 400 ``{"error", "message"}`` for a
+  bad body or a SKU already in use (nothing stored). See `bulk.py`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import AsyncIterator
@@ -30,6 +39,7 @@ from shopbridge.sandbox.common.defaults import ADMIN_PREFIX, STARWEB_API_PREFIX
 from shopbridge.sandbox.settings import SandboxSettings
 
 from . import api_core, api_customers, api_orders, api_products
+from .bulk import parse_bulk, seed_bulk
 from .context import StarwebContext, bearer_token, bind_shop, require_token
 from .persist import Persister
 from .seed import build_shop
@@ -233,6 +243,20 @@ def admin_router(context: StarwebContext) -> APIRouter:
         context.persister.dirty = True
         context.persister.flush()
         return SwJSONResponse({"saved": str(context.persister.path) if context.persister.path else None})
+
+    @router.post("/catalog")
+    async def bulk_catalog(request: Request) -> Response:
+        try:
+            raw = await request.body()
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            spec = parse_bulk(body)
+            result = seed_bulk(shop(spec.shop), spec)
+        except ValueError as exc:
+            return JSONResponse({"error": "bad_request", "message": str(exc)}, status_code=400)
+        context.changed()
+        return SwJSONResponse(result)
 
     @router.get("/summary")
     async def summary() -> Response:

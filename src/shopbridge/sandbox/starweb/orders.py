@@ -11,6 +11,11 @@ Totals (all `Decimal`, rounded half up to 2 decimals):
 * ``...InBaseCurrency`` = round(amount / currencyExchangeRate, 2) (rate = order currency per 1 SEK).
 * A known discount code (SOMMAR10, VINTER20: percent; VALKOMMEN50: 50 SEK incl. VAT) given at creation
   becomes negative item rows "Rabattkod <code>", one per VAT rate, so the totals above include it.
+
+Stock: a complete order created through the API (or an order that becomes complete through a PATCH/PUT)
+draws its rows' quantities from the e-commerce stock location of the SKUs' variants (`draw_stock`); stock
+may go negative (back orders), and a status with ``stockoutNewStatusId`` then switches to that status.
+The products' ``modifiedAt`` bumps (no product web hook). Deleting or cancelling an order returns nothing.
 """
 
 from __future__ import annotations
@@ -277,6 +282,46 @@ def compute_totals(state: ShopState, order: Order) -> None:
     data["amountToPayInBaseCurrency"] = q2(total / rate)
     data["amountPaidInBaseCurrency"] = q2(data.get("amountPaid", Decimal(0)) / rate)
     data["totalWeight"] = weight.quantize(Decimal("0.001"))
+
+
+def draw_stock(state: ShopState, order: Order, at: datetime | None = None) -> list[int]:
+    """Take the ordered quantities from the e-commerce stock location; returns the touched product ids.
+
+    Variants without stock at that location and without ``stockQuantity`` (stock not kept) are skipped.
+    """
+    location = state.ecommerce_location_id()
+    if location is None:
+        return []
+    at = at or now()
+    touched: dict[int, None] = {}
+    for row in order.items.values():
+        found = state.sku_index.get(row.get("sku") or "")
+        qty = dec(row.get("quantity") or 0)
+        if not found or qty <= 0:
+            continue
+        product = state.products[found[0]]
+        variant = product.variants[found[1]]
+        stock = variant.stocks.get(location)
+        if stock is None:
+            if variant.data.get("stockQuantity") is None:
+                continue
+            stock = variant.stocks[location] = {
+                "stockLocationId": location,
+                "stockStatusId": variant.data.get("stockStatusId") or next(iter(state.stock_statuses), 1),
+                "stockQuantity": dec(variant.data["stockQuantity"]),
+            }
+        before = dec(stock["stockQuantity"])
+        after = before - qty
+        stock["stockQuantity"] = after
+        status = state.stock_statuses.get(stock["stockStatusId"], {})
+        if after < 0 <= before and status.get("stockoutNewStatusId") in state.stock_statuses:
+            stock["stockStatusId"] = status["stockoutNewStatusId"]
+        variant.data["stockQuantity"] = int(after)
+        variant.data["stockStatusId"] = stock["stockStatusId"]
+        product.data["modifiedAt"] = fmt_ts(at)
+        product.modified_ts = at.timestamp()
+        touched[product.id] = None
+    return list(touched)
 
 
 def discount_rows(state: ShopState, order: Order, code: str) -> list[dict[str, Any]]:

@@ -10,6 +10,24 @@
 * `POST /_sandbox/visma/tokens/expire`  every access token issued so far expires now (refresh tokens live)
 * `POST /_sandbox/visma/reset`          `{"seed": "demo" | "empty"}` replaces the whole state
 * `POST /_sandbox/visma/save`           write the state file now (when `--state` is used)
+* `POST /_sandbox/visma/catalog`        bulk-create stock articles in memory (no rate limit):
+  `{"articles": N, "prefix": "BULK", "net_price": "199.00", "stock": 10, "vat_rate": 25, "start": 1,
+  "purchase_price": "0"}` (all but `articles` optional) -> active stock articles Number `BULK-000001` ..,
+  Name "Bulk article i", the goods coding of that VAT rate, unit 'st', NetPrice/GrossPrice, StockBalance,
+  one CreatedUtc/ChangedUtc. Answers `{created, first_number, last_number, CodingId, UnitId, ChangedUtc,
+  articles_total}`; 400 when a Number exists already (nothing stored).
+* `POST /_sandbox/visma/articles/stock` a POS sale or stock count made in Visma:
+  `{"Number": "X", "StockBalance": "12"}` (set) or `{"Number": "X", "StockChange": "-1"}` (move), or
+  `{"changes": [...]}` of those. Sets StockBalance, StockBalanceAvailable = Balance - Reserved, StockValue,
+  ChangedUtc and StockBalanceManuallyChangedUtc.
+* `POST /_sandbox/visma/articles/price` a price / campaign change made in Visma:
+  `{"Number": "X", "NetPrice": "99.00", "NetPriceWithDiscount": "79.00"?}` or `{"changes": [...]}`;
+  GrossPrice follows the article's coding, ChangedUtc bumps.
+  Both answer `{"changed": [{Id, Number, Name, IsActive, NetPrice, NetPriceWithDiscount, GrossPrice,
+  StockBalance, StockBalanceReserved, StockBalanceAvailable, StockBalanceManuallyChangedUtc, ChangedUtc}]}`;
+  404 for an unknown Number, 400 for a bad body (nothing changed).
+
+Admin errors are `{"error": "bad_request" | "not_found", "message": ...}`.
 """
 
 from __future__ import annotations
@@ -22,9 +40,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .api_base import Api
+from .api_base import Api, json_response
+from .bulk import AdminError, change_price, change_stock, seed_articles
 from .clock import iso
-from .state import CompanyFlags
+from .state import CompanyFlags, loads
 
 
 def _bad(message: str) -> JSONResponse:
@@ -139,6 +158,35 @@ def build_admin_router(api: Api, reseed: Callable[[str], None], save: Callable[[
         except ValueError as exc:
             return _bad(str(exc))
         return {"seed": seed, "counts": api.state.counts()}
+
+    async def decimal_body(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            data = loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            raise AdminError(400, f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise AdminError(400, "expected a JSON object")
+        return data
+
+    async def run(request: Request, action: Callable[[Api, dict[str, Any]], dict[str, Any]]) -> Any:
+        try:
+            return json_response(action(api, await decimal_body(request)))
+        except AdminError as exc:
+            error = "not_found" if exc.status == 404 else "bad_request"
+            return JSONResponse({"error": error, "message": exc.message}, status_code=exc.status)
+
+    @router.post("/catalog")
+    async def catalog(request: Request) -> Any:
+        return await run(request, seed_articles)
+
+    @router.post("/articles/stock")
+    async def article_stock(request: Request) -> Any:
+        return await run(request, change_stock)
+
+    @router.post("/articles/price")
+    async def article_price(request: Request) -> Any:
+        return await run(request, change_price)
 
     @router.post("/save")
     async def save_now() -> dict[str, Any]:

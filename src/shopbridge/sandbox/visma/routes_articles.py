@@ -1,9 +1,10 @@
 """`/v2/articles`: list, create, read, update (Visma has no DELETE for articles; set IsActive false).
 
-Number (at most 40 characters) is unique; Name at most 50. `CodingId` must name an active article
-account coding; its VAT rate links NetPrice and GrossPrice: NetPrice wins when both are sent, else
-GrossPrice is converted (half up to öre). Stock: StockBalanceAvailable = StockBalance - reserved
-(ongoing orders reserve, invoices draw stock down).
+Number (required, not blank, at most 40 characters) is unique (400, ErrorCode 4000, field Number); Name
+(required, not blank) at most 50; a blank Number or Name is a 400 DataModelValidation (2000) naming it.
+`CodingId` must name an active article account coding; its VAT rate links NetPrice and GrossPrice:
+NetPrice wins when both are sent, else GrossPrice is converted (half up to öre).
+Stock: StockBalanceAvailable = StockBalance - reserved (ongoing orders reserve, invoices draw stock down).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from .api_base import Api, Call, new_id, norm_id
-from .errors import CONFLICT, VismaError, business_error, not_found, reference_not_found
+from .errors import (
+    CONFLICT,
+    VismaError,
+    business_error,
+    not_found,
+    reference_not_found,
+    validation_error,
+)
 from .pricing import ZERO, dec, q2
 
 SCHEMA = "ArticleApi"
@@ -24,6 +32,9 @@ def build_article(api: Api, body: dict[str, Any], existing: dict[str, Any] | Non
     for key, value in body.items():
         if key in rec and key not in ro:
             rec[key] = value
+    for name in ("Number", "Name"):
+        if not str(rec.get(name) or "").strip():
+            raise validation_error(f"{name}: the field is required and can not be empty", name)
     stamp = api.stamp()
     if existing is None:
         rec["Id"] = new_id()

@@ -1,5 +1,9 @@
 """`/v2/salespricelists` and their prices (Pro variant; gated by the company's price list module).
 
+`PUT /salespricelists/{id}/prices` takes at most 1000 rows per call (as documented; more: 400, 2000).
+Price rows carry `ChangedUtc` (bumped by that PUT), so `$filter=ChangedUtc gt ...` works on
+`/salespricelists/prices` and `/salespricelists/prices/{id}` like on every list.
+
 A customer with `SalesPriceListId` gets the list's NetPrice for an article on new document rows when
 the list's currency is the document's currency.
 """
@@ -11,11 +15,19 @@ from typing import Any
 from fastapi.responses import Response
 
 from .api_base import Api, Call, new_id, norm_id
-from .errors import CANNOT_BE_DELETED, VismaError, business_error, not_found, reference_not_found
+from .errors import (
+    CANNOT_BE_DELETED,
+    VismaError,
+    business_error,
+    not_found,
+    reference_not_found,
+    validation_error,
+)
 from .pricing import dec, q2
 
 LIST = "SalesPriceListApi"
 ROW = "SalesPriceListRowApi"
+MAX_PRICE_ROWS = 1000
 
 
 def price_row(api: Api, pricelist: dict[str, Any], article: dict[str, Any], net: Any) -> dict[str, Any]:
@@ -128,6 +140,10 @@ def register(api: Api) -> None:
     async def put_prices(call: Call) -> Any:
         rec = get_list(call.path["salesPriceListId"])
         body = call.body if isinstance(call.body, list) else []
+        if len(body) > MAX_PRICE_ROWS:
+            raise validation_error(
+                f"At most {MAX_PRICE_ROWS} price list rows can be updated at once, got {len(body)}", "body"
+            )
         articles = state.table("articles")
         new_rows = []
         for idx, item in enumerate(body):

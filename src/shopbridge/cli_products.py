@@ -1,0 +1,122 @@
+"""`shopbridge products ...`: the initial product sync (preview, then apply) and catalogue problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from shopbridge.sync.catalog import CatalogPlan
+from shopbridge.sync.context import open_context
+
+products_app = typer.Typer(
+    help="Products, prices and stock: initial sync and problems.", no_args_is_help=True
+)
+
+Source = Literal["starweb", "visma"]
+
+
+@products_app.command("initial")
+def initial(
+    source: Annotated[str, typer.Option("--from", help="starweb (shop → Visma articles) or visma (→ shop)")],
+    apply: Annotated[
+        bool, typer.Option("--apply/--dry-run", help="Write, or only show what would be done")
+    ] = False,
+    connection: Annotated[str | None, typer.Option(help="The connection (default: the only one)")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the report as CSV here")] = None,
+    show: Annotated[int, typer.Option(help="Rows of the report to print (0: all)")] = 50,
+) -> None:
+    """Match on SKU = article number, report to-create / to-update / conflicts / skipped, then apply.
+
+    An interrupted apply resumes where it stopped (what is done is bound and hashed); a second apply
+    changes nothing.
+    """
+    from shopbridge.cli import EXIT_OK, EXIT_WAITING, _connections, console, fail, run_async, store
+
+    if source not in ("starweb", "visma"):
+        raise fail("--from is starweb or visma")
+    s = store()
+    conns = _connections(s, connection)
+    if len(conns) > 1:
+        raise fail("several connections: name one with --connection")
+    plan, done = run_async(_initial(s, conns[0].id, source, apply=apply, console=console))
+    _print_plan(console, plan, show=show)
+    if csv is not None:
+        plan.write_csv(csv)
+        console.print(f"report written to {csv}")
+    if apply:
+        console.print(f"applied: {dict(done) or 'nothing to write'}")
+    bad = plan.counts["conflict"] + plan.counts["error"]
+    raise typer.Exit(EXIT_WAITING if bad else EXIT_OK)
+
+
+async def _initial(
+    s: Any, connection_id: int, source: str, *, apply: bool, console: Any
+) -> tuple[CatalogPlan, Any]:
+    from shopbridge.sync.articles import ArticleExportFlow
+    from shopbridge.sync.shop_catalog import ShopCatalogFlow
+
+    async with open_context(s, connection_id) as ctx:
+        ctx.settings = _one_way(ctx.settings, source)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("reading both catalogues", total=None)
+            if source == "starweb":
+                plan = await ArticleExportFlow(ctx).plan(full=True)
+            else:
+                plan = await ShopCatalogFlow(ctx).plan(full=True, observe=True)
+            done: Any = {}
+            if apply and plan.writes:
+                progress.update(task, description="writing", total=len(plan.writes), completed=0)
+                done = await plan.apply(on_done=lambda _a: progress.advance(task, 1))
+        return plan, done
+
+
+def _one_way(settings: Any, source: str) -> Any:
+    """The connection's settings with every catalogue entity flowing from `source` (for this run only)."""
+    to = "to_visma" if source == "starweb" else "to_starweb"
+    directions = {"products": to, "prices": to, "pricelists": "to_starweb" if to == "to_starweb" else "off"}
+    directions["stock"] = "to_starweb" if to == "to_starweb" else "off"
+    return settings.model_copy(update={"directions": {**directions, **settings.directions}})
+
+
+def _print_plan(console: Any, plan: CatalogPlan, *, show: int) -> None:
+    counts = Table(*plan.counts.keys(), title=f"initial sync from {plan.source}", title_justify="left")
+    counts.add_row(*(str(n) for n in plan.counts.values()))
+    console.print(counts)
+    rows = plan.rows()
+    if not rows:
+        return
+    table = Table("kind", "sku", "changes", "reason")
+    for row in rows[: show or None]:
+        table.add_row(row["kind"], row["sku"], row["changes"], row["reason"])
+    console.print(table)
+    if show and len(rows) > show:
+        console.print(f"... and {len(rows) - show} more (use --csv FILE or --show 0)")
+
+
+@products_app.command("issues")
+def issues(connection: Annotated[str | None, typer.Option()] = None) -> None:
+    """Catalogue items that wait (errors, retried every sweep) or went through with a compromise."""
+    from shopbridge.cli import EXIT_OK, EXIT_WAITING, _connections, console, store
+
+    s = store()
+    errors = 0
+    for c in _connections(s, connection):
+        table = Table("entity", "sku", "level", "since", "message", title=c.name, title_justify="left")
+        for issue in s.catalog_issues.all(c.id):
+            errors += issue.level == "error"
+            table.add_row(
+                issue.entity, issue.key, issue.level, f"{issue.first_seen:%Y-%m-%d %H:%M}", issue.message
+            )
+        console.print(table)
+    raise typer.Exit(EXIT_WAITING if errors else EXIT_OK)

@@ -1,0 +1,315 @@
+"""Products Starweb → Visma (presets ecom-master and combo): every variant SKU is one Visma article.
+
+Article number = SKU (at most 40 characters, else the variant waits with an error), name = product
+name + attribute values in `product_language` (shortened to 50 on a word boundary, with a warning),
+NetPrice = the master pricelist's price ex VAT (GrossPrice from the coding's VAT rate, half up),
+account coding by VAT rate, unit, active flag (variant active and product not hidden), stock-article
+flag. In combo Visma owns the price: it is sent when the article is created and never after.
+
+Change detection: products by `modifiedAt` (`updatedSince` cursor, the newest `modifiedAt` seen, read
+again inclusively) plus the product web hooks as hints; a content hash per binding, so an unchanged
+catalogue costs one list page and no write. An existing article with the same number is adopted
+(bound), never duplicated; a lost create is reconciled by number before any repeat (`Articles.create`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from shopbridge.domain.money import gross_from_net
+from shopbridge.domain.text import shorten
+from shopbridge.http.errors import ApiError
+from shopbridge.store import content_hash
+from shopbridge.sync.base import Hint, SweepReport
+from shopbridge.sync.catalog import (
+    Action,
+    CatalogPlan,
+    ItemError,
+    ShopVariant,
+    duplicates,
+    read_shop,
+    shop_variant,
+)
+from shopbridge.sync.context import ConnectionContext
+from shopbridge.sync.directions import direction
+from shopbridge.sync.reference import ReferenceData, article_key
+
+log = structlog.get_logger(__name__)
+
+ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
+CURSOR = "catalog_out.products_modified"
+FULL_AT = "catalog_out.full_at"
+MAX_NUMBER = 40
+MAX_NAME = 50
+
+
+class ArticleExportFlow:
+    """Starweb variants → Visma articles (see the module docstring)."""
+
+    name = "articles"
+
+    def __init__(
+        self, ctx: ConnectionContext, *, on_progress: Callable[[str, int], None] | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.settings = ctx.settings
+        self.on_progress = on_progress
+        self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+
+    @property
+    def active(self) -> bool:
+        return direction(self.settings, "products") == "to_visma"
+
+    @property
+    def sends_price(self) -> bool:
+        return direction(self.settings, "prices") == "to_visma"
+
+    async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
+        """Plan what changed (everything every `catalog_full_check_s`) and write it."""
+        report = SweepReport(self.ctx.name)
+        if not self.active:
+            return report
+        calls = self.ctx.api_calls
+        full = self._full_due()
+        plan = await self.plan(full=full, hints=hints)
+        done = await plan.apply()
+        for action in plan.actions:
+            if action.kind in ("error", "conflict"):
+                report.add(f"article_{action.kind}", action.label, action.reason)
+        for kind, n in done.items():
+            report.counts[f"article_{kind}"] += n
+        if full:
+            self.store.cursors.set(self.ctx.id, FULL_AT, str(time.time()))
+        report.api_calls = self.ctx.api_calls - calls
+        return report
+
+    def _full_due(self) -> bool:
+        last = self.store.cursors.get(self.ctx.id, FULL_AT)
+        return last is None or time.time() - float(last) >= self.settings.catalog_full_check_s
+
+    async def plan(self, *, full: bool = True, hints: list[Hint] | None = None) -> CatalogPlan:
+        """Compare the shop's variants (all, or changed since the cursor) with Visma's articles."""
+        since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
+        variants, newest = await read_shop(
+            self.ctx.starweb,
+            language=self.settings.product_language,
+            since=since,
+            on_progress=(lambda n: self.on_progress("read", n)) if self.on_progress else None,
+        )
+        variants += await self._retry_items({v.key for v in variants}, hints)
+        plan = CatalogPlan("starweb")
+        if variants:
+            await self._plan_variants(variants, plan, full=full)
+        if newest and newest != since:
+            self.store.cursors.set(self.ctx.id, CURSOR, newest)
+        return plan
+
+    async def _retry_items(self, seen: set[str], hints: list[Hint] | None) -> list[ShopVariant]:
+        """Variants that failed before (retried every sweep) and hinted products, read one by one."""
+        out: list[ShopVariant] = []
+        product_ids = {int(h.ref) for h in hints or [] if h.kind == "product" and str(h.ref).isdigit()}
+        for key in self.store.catalog_issues.keys(self.ctx.id, ENTITY) - seen:
+            product = await self.ctx.starweb.find_product_by_sku(key)
+            if product is None:
+                self.store.catalog_issues.clear(self.ctx.id, ENTITY, key)
+            elif product.productId:
+                product_ids.add(int(product.productId))
+        for pid in product_ids:
+            product = await self.ctx.starweb.get_product(pid, include="languages")
+            for v in await self.ctx.starweb.list_variants(pid, include="prices,attributeValues"):
+                row = shop_variant(product, v, self.settings.product_language)
+                if row.key not in seen:
+                    out.append(row)
+        return out
+
+    async def _plan_variants(self, variants: list[ShopVariant], plan: CatalogPlan, *, full: bool) -> None:
+        bound = {b.starweb_id: b for b in self.store.bindings.all(self.ctx.id, ENTITY)}
+        dup_shop = duplicates(v.key for v in variants if v.key)
+        articles: dict[str, Any] | None = None
+        master = await self._master_pricelist()
+        for v in variants:
+            label = v.sku or v.ref
+            if not v.sku:
+                plan.add(Action("skipped", v.ref, label, "the variant has no SKU"))
+                continue
+            if v.key in dup_shop:
+                self._issue(
+                    plan, v, "conflict", f"SKU {v.sku!r} is used by more than one variant in the shop"
+                )
+                continue
+            try:
+                body, warnings = await self._desired(v, master)
+            except ItemError as exc:
+                self._issue(plan, v, "error", str(exc))
+                continue
+            digest = content_hash(self._compared(body))
+            binding = bound.get(v.ref)
+            if not full and binding is not None and binding.content_hash == digest:
+                plan.add(Action("unchanged", v.key, label))
+                continue
+            if articles is None:
+                articles = await self._articles()
+            found = articles.get(v.key)
+            if isinstance(found, list):
+                self._issue(plan, v, "conflict", f"Visma has more than one article numbered {v.sku!r}")
+                continue
+            self._plan_one(plan, v, body, digest, found, warnings)
+
+    def _plan_one(
+        self,
+        plan: CatalogPlan,
+        v: ShopVariant,
+        body: dict[str, Any],
+        digest: str,
+        found: Any,
+        warnings: list[str],
+    ) -> None:
+        reason = "; ".join(warnings)
+        if found is None:
+            plan.add(
+                Action("create", v.key, v.sku, reason, run=lambda: self._create(v, body, digest, warnings))
+            )
+            return
+        current = found.to_wire(read_only=True)
+        changes = [k for k, want in self._compared(body).items() if _differs(current.get(k), want)]
+        if not changes:
+            plan.add(Action("unchanged", v.key, v.sku, run=None))
+            self._bind(v, current, digest)
+            self._clear(v, warnings)
+            return
+        plan.add(
+            Action(
+                "update",
+                v.key,
+                v.sku,
+                reason,
+                changes=changes,
+                run=lambda: self._update(v, current, body, digest, warnings),
+            )
+        )
+
+    # -- desired state ----------------------------------------------------------------------------
+    async def _desired(self, v: ShopVariant, master: int | None) -> tuple[dict[str, Any], list[str]]:
+        warnings: list[str] = []
+        if len(v.sku) > MAX_NUMBER:
+            raise ItemError(
+                f"SKU {v.sku!r} has {len(v.sku)} characters; "
+                f"a Visma article number holds at most {MAX_NUMBER}"
+            )
+        name, warning = shorten(v.name or v.sku, MAX_NAME)
+        if warning is not None:
+            warnings.append(f"name shortened to {MAX_NAME} characters: {name!r}")
+        rate = v.vat_rate if v.vat_rate is not None else await self._shop_vat_rate()
+        coding = await self.ref.coding_for_rate(rate, self.settings.coding_by_rate)
+        if coding is None:
+            raise ItemError(f"no Visma account coding has VAT {rate:f} %: set coding_by_rate.{rate:f}")
+        unit = await self.ref.default_unit_id(self.settings.unit_id)
+        price = (v.prices.get(master) or (None, None))[0] if master is not None else None
+        body: dict[str, Any] = {
+            "Number": v.sku,
+            "Name": name,
+            "CodingId": coding,
+            "UnitId": unit,
+            "IsActive": v.is_active,
+            "IsStock": self.settings.articles_are_stock,
+        }
+        if price is not None:
+            body["NetPrice"] = Decimal(price)
+            body["GrossPrice"] = gross_from_net(Decimal(price), rate)
+        return body, warnings
+
+    def _compared(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The fields an update keeps in step (the price only when prices flow to Visma)."""
+        keys = ["Number", "Name", "CodingId", "IsActive"]
+        if self.sends_price:
+            keys += ["NetPrice"]
+        return {k: body[k] for k in keys if k in body}
+
+    async def _master_pricelist(self) -> int | None:
+        lists = await self.ref.cached("pricelists", self.ctx.starweb.list_pricelists)
+        for p in lists:
+            if p.isMaster:
+                return p.pricelistId
+        return lists[0].pricelistId if lists else None
+
+    async def _shop_vat_rate(self) -> Decimal:
+        rates = await self.ref.cached("vat_rates", self.ctx.starweb.list_vat_rates)
+        for r in rates:
+            if r.countryCode == "SE" and r.defaultVatRate is not None:
+                return Decimal(r.defaultVatRate)
+        return Decimal("25")
+
+    async def _articles(self) -> dict[str, Any]:
+        """Visma articles by key; a key held by two articles maps to the list of them."""
+        await self.ref.refresh_articles()
+        return self.ref.articles_by_key()
+
+    # -- writes -----------------------------------------------------------------------------------
+    async def _create(self, v: ShopVariant, body: dict[str, Any], digest: str, warnings: list[str]) -> None:
+        try:
+            article = await self.ctx.visma.articles.create(body)
+        except ApiError as exc:
+            raise self._failed(v, exc) from exc
+        self.ref.remember_article(article)
+        self._bind(v, article.to_wire(read_only=True), digest)
+        self._clear(v, warnings)
+
+    async def _update(
+        self, v: ShopVariant, current: dict[str, Any], body: dict[str, Any], digest: str, warnings: list[str]
+    ) -> None:
+        read_only = self.ctx.visma.articles.model.READ_ONLY
+        merged = {k: val for k, val in current.items() if val is not None and k not in read_only}
+        merged.update(self._compared(body))
+        if self.sends_price and "GrossPrice" in body:
+            merged["GrossPrice"] = body["GrossPrice"]
+        try:
+            article = await self.ctx.visma.articles.update(str(current["Id"]), merged)
+        except ApiError as exc:
+            raise self._failed(v, exc) from exc
+        self.ref.remember_article(article)
+        self._bind(v, article.to_wire(read_only=True), digest)
+        self._clear(v, warnings)
+
+    def _failed(self, v: ShopVariant, exc: ApiError) -> ItemError:
+        message = f"Visma refused article {v.sku!r}: {getattr(exc, 'hint', None) or exc.message}"
+        self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key, message)
+        log.warning("article_failed", sku=v.sku, error=message)
+        return ItemError(message)
+
+    def _bind(self, v: ShopVariant, article: dict[str, Any], digest: str) -> None:
+        self.store.bindings.bind(
+            self.ctx.id,
+            ENTITY,
+            v.ref,
+            str(article["Id"]),
+            visma_number=article.get("Number"),
+            content_hash=digest,
+        )
+
+    def _issue(self, plan: CatalogPlan, v: ShopVariant, kind: str, message: str) -> None:
+        plan.add(Action(kind, v.key, v.sku or v.ref, message))
+        self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key or v.ref, message)
+
+    def _clear(self, v: ShopVariant, warnings: list[str]) -> None:
+        if warnings:
+            self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key, "; ".join(warnings), level="warning")
+        else:
+            self.store.catalog_issues.clear(self.ctx.id, ENTITY, v.key)
+
+
+def _differs(have: Any, want: Any) -> bool:
+    if isinstance(want, Decimal):
+        try:
+            return have is None or Decimal(str(have)) != want
+        except ArithmeticError:
+            return True
+    return have != want
+
+
+__all__ = ["ENTITY", "ArticleExportFlow", "article_key"]

@@ -1,0 +1,218 @@
+"""What both catalogue flows share: the shop's variants read into one neutral row, the plan a flow
+makes before it writes (create / update / unchanged / conflict / skipped / error, with reasons), and
+its table and CSV.
+
+Matching is on SKU = article number, case and surrounding blanks ignored (`article_key`). A key found
+twice on one side is a conflict for every item carrying it: nothing is written for them until a
+person renames one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from shopbridge.starweb.client import StarwebClient
+from shopbridge.starweb.schemas import Product, Variant
+from shopbridge.sync.reference import article_key
+
+PRODUCT_INCLUDE = "primaryVariant,primaryVariant.prices,primaryVariant.attributeValues,languages"
+VARIANT_INCLUDE = "prices,attributeValues"
+KINDS = ("create", "update", "unchanged", "conflict", "skipped", "error")
+
+
+@dataclass
+class ShopVariant:
+    """One Starweb variant with what the catalogue flows compare."""
+
+    product_id: int
+    variant_id: int
+    sku: str
+    product_name: str
+    attributes: list[str]
+    vat_rate: Decimal | None  # None: the shop's default rate
+    is_active: bool
+    visibility: str | None
+    prices: dict[int, tuple[Decimal | None, Decimal | None]]  # pricelist id -> (price, campaign), ex VAT
+    stock: Decimal | None
+    stock_status_id: int | None
+    modified_at: str | None = None
+    several: bool = False  # the product has more than one variant
+
+    @property
+    def key(self) -> str:
+        return article_key(self.sku)
+
+    @property
+    def ref(self) -> str:
+        """The binding id of this variant: ``productId:variantId``."""
+        return f"{self.product_id}:{self.variant_id}"
+
+    @property
+    def name(self) -> str:
+        return " ".join([self.product_name, *self.attributes]).strip()
+
+
+def parse_ref(ref: str) -> tuple[int, int]:
+    product_id, variant_id = ref.split(":")
+    return int(product_id), int(variant_id)
+
+
+def _lang_name(languages: Iterable[Any] | None, lang: str) -> str:
+    items = [x if isinstance(x, dict) else x.model_dump() for x in languages or []]
+    for item in items:
+        if item.get("langCode") == lang and item.get("name"):
+            return str(item["name"])
+    return str(items[0].get("name") or "") if items else ""
+
+
+def shop_variant(product: Product, variant: Variant, language: str) -> ShopVariant:
+    """The neutral row of one variant (the product read with `PRODUCT_INCLUDE`)."""
+    attributes = [_lang_name(a.languages, language) for a in variant.attributeValues or []]
+    return ShopVariant(
+        product_id=int(product.productId or 0),
+        variant_id=int(variant.variantId or 0),
+        sku=(variant.sku or "").strip(),
+        product_name=_lang_name(product.languages, language),
+        attributes=[a for a in attributes if a],
+        vat_rate=product.defaultVatRate,
+        is_active=variant.isActive is not False and product.visibility != "hidden",
+        visibility=product.visibility,
+        prices={p.pricelistId: (p.priceExVat, p.specialPriceExVat) for p in variant.prices or []},
+        stock=Decimal(variant.stockQuantity) if variant.stockQuantity is not None else None,
+        stock_status_id=variant.stockStatusId,
+        modified_at=product.modifiedAt,
+        several=bool(product.hasSeveralVariants),
+    )
+
+
+async def read_shop(
+    client: StarwebClient,
+    *,
+    language: str,
+    since: str | None = None,
+    concurrency: int = 8,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[ShopVariant], str | None]:
+    """The shop's variants (of products modified since `since`, or all) and the newest `modifiedAt` seen.
+
+    Product lists carry only the primary variant, so products with several variants cost one more call.
+    """
+    rows: list[ShopVariant] = []
+    newest = since
+    several: list[Product] = []
+    async for product in client.iter_products(include=PRODUCT_INCLUDE, updatedSince=since):
+        if product.modifiedAt and (newest is None or product.modifiedAt > newest):
+            newest = product.modifiedAt
+        if product.hasSeveralVariants:
+            several.append(product)
+        elif product.primaryVariant is not None:
+            rows.append(shop_variant(product, product.primaryVariant, language))
+            if on_progress:
+                on_progress(1)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def variants_of(product: Product) -> list[ShopVariant]:
+        async with semaphore:
+            found = await client.list_variants(int(product.productId or 0), include=VARIANT_INCLUDE)
+        if on_progress:
+            on_progress(len(found))
+        return [shop_variant(product, v, language) for v in found]
+
+    for batch in await asyncio.gather(*(variants_of(p) for p in several)):
+        rows.extend(batch)
+    return rows, newest
+
+
+def duplicates(keys: Iterable[str]) -> set[str]:
+    """Keys that occur more than once."""
+    return {k for k, n in Counter(keys).items() if n > 1}
+
+
+@dataclass
+class Action:
+    """One item's line in a plan; `run` does the write (None for unchanged, conflicts, skips, errors)."""
+
+    kind: str
+    key: str
+    label: str
+    reason: str = ""
+    changes: list[str] = field(default_factory=list)
+    run: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass
+class CatalogPlan:
+    """What a catalogue flow would do, item by item, before it writes anything."""
+
+    source: str  # starweb or visma
+    actions: list[Action] = field(default_factory=list)
+
+    def add(self, action: Action) -> Action:
+        self.actions.append(action)
+        return action
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(a.kind for a in self.actions)
+        return {k: counted.get(k, 0) for k in KINDS}
+
+    @property
+    def writes(self) -> list[Action]:
+        return [a for a in self.actions if a.run is not None]
+
+    def rows(self, *, include_unchanged: bool = False) -> list[dict[str, str]]:
+        """One dict per item (kind, sku, changes, reason), for the table and the CSV."""
+        return [
+            {"kind": a.kind, "sku": a.label, "changes": ", ".join(a.changes), "reason": a.reason}
+            for a in self.actions
+            if include_unchanged or a.kind != "unchanged"
+        ]
+
+    def write_csv(self, path: Path) -> None:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["kind", "sku", "changes", "reason"])
+            writer.writeheader()
+            writer.writerows(self.rows(include_unchanged=True))
+
+    async def apply(
+        self, *, concurrency: int = 16, on_done: Callable[[Action], None] | None = None
+    ) -> Counter[str]:
+        """Run every write (the client's rate limiter paces them); a failure stays on its item.
+
+        Returns outcomes counted: the action kinds that succeeded, and ``failed``.
+        """
+        done: Counter[str] = Counter()
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(action: Action) -> None:
+            assert action.run is not None
+            async with semaphore:
+                try:
+                    await action.run()
+                    done[action.kind] += 1
+                except ItemError as exc:
+                    action.kind, action.reason, action.run = "error", str(exc), None
+                    done["failed"] += 1
+            if on_done:
+                on_done(action)
+
+        await asyncio.gather(*(one(a) for a in self.writes))
+        return done
+
+
+class ItemError(Exception):
+    """One catalogue item cannot be written; the message says why in plain words."""
+
+
+def group_by_key(items: Iterable[Any], key: Callable[[Any], str]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        out[key(item)].append(item)
+    return out

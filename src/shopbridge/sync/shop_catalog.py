@@ -1,0 +1,571 @@
+"""Visma → Starweb: products (erp-master), prices and pricelists (erp-master, combo), stock (both).
+
+Per Visma article, what the shop should show is worked out in three parts, each with its own content
+hash on its own binding, so a stock change writes only the stock:
+
+* product (`variant` binding, Starweb ``productId:variantId`` ↔ article id): name in
+  `product_language`, VAT rate from the account coding, hidden when the article is inactive (never
+  deleted). A new active article becomes a product with one variant, SKU = article number.
+* prices (`price` binding): `NetPrice` → the master pricelist's `priceExVat`, `NetPriceWithDiscount`
+  → `specialPriceExVat` (`campaign_prices`); other pricelists from a Visma sales price list (by
+  `pricelist_map`, else the one with the pricelist's currency) or from `price_rules`.
+* stock (`stock` binding, stock articles only): Visma's available stock (or balance) minus what the
+  shop sold that Visma has not drawn yet (store/catalog.py `not_drawn`) minus `stock_buffer`, never
+  below 0, with the stock status by `few_left_at`, written to one stock location.
+
+Change detection: articles by `ChangedUtc` and price list rows by their `ChangedUtc`, both with Visma's
+`ServerTimeUtc` as the cursor; the whole catalogue every `catalog_full_check_s`. An unchanged sweep
+reads list pages and writes nothing. Items that failed are retried every sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import structlog
+
+from shopbridge.http.errors import ApiError
+from shopbridge.store import content_hash
+from shopbridge.sync.base import Hint, SweepReport
+from shopbridge.sync.catalog import Action, CatalogPlan, ItemError, ShopVariant, parse_ref, read_shop
+from shopbridge.sync.context import ConnectionContext
+from shopbridge.sync.directions import direction
+from shopbridge.sync.pricing import campaign_price, rule_price
+from shopbridge.sync.reference import ReferenceData, article_key
+from shopbridge.visma.client import parse_server_time
+
+log = structlog.get_logger(__name__)
+
+VARIANT, PRICE, STOCK = "variant", "price", "stock"  # binding entity types, see the module docstring
+ISSUE = "product"
+CURSOR = "catalog_in.articles_changed"
+FULL_AT = "catalog_in.full_at"
+SKU_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+LOOKUP_LIMIT = 50  # more unbound articles than this: read the whole shop instead of one look-up each
+
+
+@dataclass
+class Desired:
+    """What the shop should show for one article, part by part (None = this part does not flow)."""
+
+    product: dict[str, Any] | None
+    prices: dict[str, list[str | None]] | None  # pricelist id -> [price, campaign] as strings
+    stock: dict[str, Any] | None  # {"quantity": int, "status": int, "location": int}
+
+
+class ShopCatalogFlow:
+    """Visma articles → Starweb products, prices, pricelists and stock (see the module docstring)."""
+
+    name = "shop_catalog"
+
+    def __init__(
+        self, ctx: ConnectionContext, *, on_progress: Callable[[str, int], None] | None = None
+    ) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.settings = ctx.settings
+        self.on_progress = on_progress
+        self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        self.parts = {e for e in ("products", "prices", "pricelists", "stock") if self._to_shop(e)}
+
+    def _to_shop(self, entity: str) -> bool:
+        return direction(self.settings, entity) == "to_starweb"
+
+    async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
+        report = SweepReport(self.ctx.name)
+        if not self.parts:
+            return report
+        calls = self.ctx.api_calls
+        full = self._full_due()
+        plan = await self.plan(full=full)
+        done = await plan.apply()
+        for action in plan.actions:
+            if action.kind in ("error", "conflict"):
+                report.add(f"product_{action.kind}", action.label, action.reason)
+        for kind, n in done.items():
+            report.counts[f"product_{kind}"] += n
+        if full:
+            self.store.cursors.set(self.ctx.id, FULL_AT, str(time.time()))
+        report.api_calls = self.ctx.api_calls - calls
+        return report
+
+    def _full_due(self) -> bool:
+        last = self.store.cursors.get(self.ctx.id, FULL_AT)
+        return last is None or time.time() - float(last) >= self.settings.catalog_full_check_s
+
+    # -- planning ---------------------------------------------------------------------------------
+    async def plan(self, *, full: bool = True, observe: bool = False) -> CatalogPlan:
+        """What to write for the articles changed since the cursor (all when `full`).
+
+        `observe` reads the whole shop first and compares with what it shows (initial sync: nothing is
+        bound yet, so an item already right is bound without a write).
+        """
+        await self.ref.refresh_articles()
+        by_key = self.ref.articles_by_key()
+        since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
+        cursor = self.ref.article_cursor
+        changed = await self._changed_keys(by_key, since)
+        plan = CatalogPlan("visma")
+        self.lookup = await self._lookup_tables()
+        shop: dict[str, list[ShopVariant]] = {}
+        bound = {b.visma_id: b for b in self.store.bindings.all(self.ctx.id, VARIANT)}
+        self.lookup["sizes"] = Counter(b.starweb_id.split(":")[0] for b in bound.values())
+        unbound = [k for k in changed if not _is_list(by_key[k]) and str(by_key[k].Id) not in bound]
+        if observe or len(unbound) > LOOKUP_LIMIT:
+            rows, _ = await read_shop(self.ctx.starweb, language=self.settings.product_language)
+            for row in rows:
+                shop.setdefault(row.key, []).append(row)
+        else:
+            for key in unbound:
+                shop[key] = await self._find_in_shop(by_key[key].Number)
+        hashes = {
+            e: {b.starweb_id: b.content_hash for b in self.store.bindings.all(self.ctx.id, e)}
+            for e in (PRICE, STOCK)
+        }
+        for key in sorted(changed):
+            article = by_key[key]
+            if _is_list(article):
+                numbers = ", ".join(repr(a.Number) for a in article)
+                self._issue(
+                    plan, key, str(article[0].Number), "conflict", f"Visma has several articles {numbers}"
+                )
+                continue
+            matches = shop.get(key, [])
+            if len(matches) > 1:
+                self._issue(
+                    plan, key, article.Number, "conflict", f"SKU {article.Number!r} is on several variants"
+                )
+                continue
+            binding = bound.get(str(article.Id))
+            ref = binding.starweb_id if binding else (matches[0].ref if matches else None)
+            try:
+                desired = await self._desired(article, key)
+            except ItemError as exc:
+                self._issue(plan, key, article.Number, "error", str(exc))
+                continue
+            observed = matches[0] if matches and (observe or binding is None) else None
+            self._plan_article(plan, article, key, ref, desired, binding, hashes, observed)
+        if cursor is not None:
+            self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat())
+        return plan
+
+    async def _changed_keys(self, by_key: dict[str, Any], since: str | None) -> set[str]:
+        if since is None:
+            keys = set(by_key)
+        else:
+            after = parse_server_time(since) or datetime.min.replace(tzinfo=UTC)
+            keys = {k for k, a in by_key.items() if any(_changed_after(x, after) for x in _as_list(a))}
+            keys |= await self._price_rows_changed(after)
+        keys |= self.store.catalog_issues.keys(self.ctx.id, ISSUE) & set(by_key)
+        return keys
+
+    def _plan_article(
+        self,
+        plan: CatalogPlan,
+        article: Any,
+        key: str,
+        ref: str | None,
+        desired: Desired,
+        binding: Any,
+        hashes: dict[str, dict[str, str | None]],
+        observed: ShopVariant | None,
+    ) -> None:
+        label = str(article.Number)
+        if ref is None:
+            if key in self.lookup["row_articles"]:
+                plan.add(Action("skipped", key, label, "used for shipping, fee or discount rows"))
+            elif article.SendToWebshop is False or article.IsServiceArticle:
+                plan.add(
+                    Action(
+                        "skipped", key, label, "not for the web shop (service article or SendToWebshop off)"
+                    )
+                )
+            elif desired.product is None:
+                plan.add(Action("skipped", key, label, "not in the shop (the shop owns its products)"))
+            elif not desired.product["active"]:
+                plan.add(Action("skipped", key, label, "inactive in Visma and not in the shop"))
+            elif not set(label) <= SKU_OK:
+                self._issue(
+                    plan, key, label, "error", f"{label!r} is no valid Starweb SKU (letters, digits, . _ -)"
+                )
+            else:
+                plan.add(Action("create", key, label, run=lambda: self._create(article, key, desired)))
+            return
+        several = observed.several if observed else self.lookup["sizes"].get(ref.split(":")[0], 0) > 1
+        if several and desired.product is not None:  # the product's name belongs to all its variants
+            desired.product = {"active": desired.product["active"], "variant_only": True}
+        parts: dict[str, tuple[str, Any]] = {}
+        for entity, want, have in (
+            (VARIANT, desired.product, binding.content_hash if binding else None),
+            (PRICE, desired.prices, hashes[PRICE].get(ref)),
+            (STOCK, desired.stock, hashes[STOCK].get(ref)),
+        ):
+            if want is None:
+                continue
+            digest = content_hash(want)
+            if digest != have and (observed is None or not _shows(observed, entity, want)):
+                parts[entity] = (digest, want)
+            elif digest != have or binding is None:
+                parts.setdefault("_bind_" + entity, (digest, want))
+        writes = [e for e in parts if not e.startswith("_bind_")]
+        run = lambda: self._update(article, key, ref, parts)  # noqa: E731
+        if not writes:
+            if parts:
+                self._record(article, ref, parts)
+            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+            plan.add(Action("unchanged", key, label))
+            return
+        plan.add(Action("update", key, label, changes=[_PART_NAMES[e] for e in writes], run=run))
+
+    async def _desired(self, article: Any, key: str) -> Desired:
+        rate = (await self.ref.codings()).get(str(article.CodingId))
+        if rate is None:
+            raise ItemError(f"article {article.Number!r} has an account coding without a VAT rate")
+        product = None
+        if "products" in self.parts:
+            product = {
+                "name": article.Name or article.Number,
+                "active": article.IsActive is not False,
+                "vat": f"{rate:f}",
+            }
+        prices = await self._prices(article, rate) if self.parts & {"prices", "pricelists"} else None
+        stock = None
+        if "stock" in self.parts and article.IsStock:
+            stock = self._stock(article, key)
+        return Desired(product, prices, stock)
+
+    async def _prices(self, article: Any, rate: Decimal) -> dict[str, list[str | None]]:
+        out: dict[str, list[str | None]] = {}
+        net = article.NetPrice
+        for pl in self.lookup["pricelists"]:
+            pid = str(pl.pricelistId)
+            if pl.isMaster:
+                if "prices" in self.parts and net is not None:
+                    special = (
+                        campaign_price(net, article.NetPriceWithDiscount)
+                        if self.settings.campaign_prices
+                        else None
+                    )
+                    out[pid] = [_s(net), _s(special)]
+                continue
+            if "pricelists" not in self.parts:
+                continue
+            source = self.lookup["sources"].get(pid)
+            if isinstance(source, str):  # a Visma sales price list id
+                row = self.lookup["rows"].get((source, str(article.Id)))
+                if row is not None and row.NetPrice is not None:
+                    out[pid] = [_s(row.NetPrice), None]
+            elif source is not None and net is not None:
+                out[pid] = [_s(rule_price(Decimal(net), rate, source)), None]
+        return out
+
+    def _stock(self, article: Any, key: str) -> dict[str, Any]:
+        figure = (
+            article.StockBalanceAvailable
+            if self.settings.stock_source == "available"
+            else article.StockBalance
+        )
+        figure = Decimal(figure or 0)
+        quantity = figure - self.lookup["not_drawn"].get(key, Decimal(0)) - self.settings.stock_buffer
+        quantity = max(quantity, Decimal(0)).to_integral_value(ROUND_FLOOR)
+        statuses = self.lookup["stock_statuses"]
+        if quantity <= 0:
+            status = statuses["out_of_stock"]
+        elif quantity <= self.settings.few_left_at:
+            status = statuses["few_left"]
+        else:
+            status = statuses["in_stock"]
+        out = {"quantity": int(quantity), "status": status, "location": self.lookup["location"]}
+        if figure < 0:
+            out["note"] = f"Visma shows {figure:f} in stock; the shop gets 0"
+        return out
+
+    # -- lookups ----------------------------------------------------------------------------------
+    async def _lookup_tables(self) -> dict[str, Any]:
+        sw = self.ctx.starweb
+        pricelists = await self.ref.cached("pricelists", sw.list_pricelists)
+        out: dict[str, Any] = {"pricelists": pricelists, "sources": {}, "rows": {}, "not_drawn": {}}
+        st = self.settings
+        row_articles = [
+            *st.shipping_articles.values(),
+            *st.fee_articles.values(),
+            *st.discount_articles.values(),
+        ]
+        out["row_articles"] = {article_key(n) for n in [*row_articles, st.fallback_article] if n}
+        if "pricelists" in self.parts:
+            out["sources"], out["rows"] = await self._pricelist_sources(pricelists)
+        if "stock" in self.parts:
+            out["location"] = await self._stock_location()
+            out["stock_statuses"] = await self._stock_statuses()
+            since = datetime.now(UTC) - timedelta(days=self.settings.stock_reserve_days)
+            drawn = self.settings.document_type == "order" and self.settings.stock_source == "available"
+            not_drawn = self.store.order_lines.not_drawn(self.ctx.id, since=since, drawn_on_transfer=drawn)
+            out["not_drawn"] = {article_key(k): v for k, v in not_drawn.items()}
+        return out
+
+    async def _pricelist_sources(self, pricelists: list[Any]) -> tuple[dict[str, Any], dict[Any, Any]]:
+        """Per non-master shop pricelist: a Visma sales price list id (str), a PriceRule, or nothing."""
+        try:
+            visma_lists = await self.ref.cached("visma_pricelists", self.ctx.visma.price_lists.list)
+        except ApiError:  # no Pro variant: rules only
+            visma_lists = []
+        sources: dict[str, Any] = {}
+        for pl in pricelists:
+            pid = str(pl.pricelistId)
+            if pl.isMaster:
+                continue
+            mapped = self.settings.pricelist_map.get(pid)
+            if mapped == "":
+                continue
+            chosen = None
+            if mapped:
+                chosen = next((v for v in visma_lists if mapped in (str(v.Id), v.Name)), None)
+                if chosen is None:
+                    self.store.catalog_issues.report(
+                        self.ctx.id,
+                        "pricelist",
+                        pid,
+                        f"pricelist_map.{pid} names {mapped!r}: no such Visma price list",
+                    )
+                    continue
+            elif pid not in self.settings.price_rules:
+                chosen = next(
+                    (
+                        v
+                        for v in visma_lists
+                        if v.CurrencyCode == pl.currencyCode and not v.IsStandard and v.IsActive
+                    ),
+                    None,
+                )
+            if chosen is not None:
+                if (chosen.CurrencyCode or "SEK") != (pl.currencyCode or "SEK"):
+                    self.store.catalog_issues.report(
+                        self.ctx.id,
+                        "pricelist",
+                        pid,
+                        f"Visma price list {chosen.Name!r} is in {chosen.CurrencyCode}, "
+                        f"the shop's pricelist {pl.name!r} in {pl.currencyCode}",
+                    )
+                    continue
+                sources[pid] = str(chosen.Id)
+            elif pid in self.settings.price_rules:
+                sources[pid] = self.settings.price_rules[pid]
+            self.store.catalog_issues.clear(self.ctx.id, "pricelist", pid)
+        rows: dict[Any, Any] = {}
+        if any(isinstance(s, str) for s in sources.values()):
+            rows = await self._price_rows()
+        return sources, rows
+
+    async def _price_rows(self) -> dict[Any, Any]:
+        """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc."""
+        cache = self.ctx.cache.setdefault("price_rows", {"rows": {}, "cursor": None})
+        page = await self.ctx.visma.changed_since(
+            "salespricelists/prices", model=self._row_model(), since=cache["cursor"], order_by=None
+        )
+        for row in page.items:
+            cache["rows"][(str(row.SalesPriceListId), str(row.ArticleId))] = row
+        cache["changed"] = {str(r.ArticleId): r.ChangedUtc for r in page.items} if cache["cursor"] else {}
+        cache["cursor"] = page.cursor or cache["cursor"]
+        return cache["rows"]
+
+    async def _price_rows_changed(self, after: datetime) -> set[str]:
+        """Keys of articles whose price list rows changed after `after` (read with the rows)."""
+        cache = self.ctx.cache.get("price_rows")
+        if not cache or "pricelists" not in self.parts:
+            return set()
+        by_id = {str(a.Id): k for k, a in self.ref.articles_by_key().items() if not _is_list(a)}
+        return {
+            by_id[i]
+            for i, at in cache.get("changed", {}).items()
+            if i in by_id and (at is None or parse_server_time(at) > after)
+        }
+
+    @staticmethod
+    def _row_model() -> Any:  # imported late: the generated schemas module is large
+        from shopbridge.visma.schemas import SalesPriceListRow
+
+        return SalesPriceListRow
+
+    async def _stock_location(self) -> int:
+        if self.settings.stock_location:
+            return int(self.settings.stock_location)
+        locations = await self.ref.cached("stock_locations", self.ctx.starweb.list_stock_locations)
+        for loc in locations:
+            if loc.ecommerceStockLocation:
+                return int(loc.stockLocationId)
+        if not locations:
+            raise ItemError("the shop has no stock location")
+        return int(locations[0].stockLocationId)
+
+    async def _stock_statuses(self) -> dict[str, int]:
+        statuses = await self.ref.cached("stock_statuses", self.ctx.starweb.list_stock_statuses)
+        by_code = {s.idCode: s.stockStatusId for s in statuses if s.idCode}
+        ids = {s.stockStatusId for s in statuses}
+        out: dict[str, int] = {}
+        for level in ("in_stock", "out_of_stock", "few_left"):
+            value = str(self.settings.stock_statuses.get(level) or "").strip()
+            if not value and level == "few_left":
+                out[level] = out["in_stock"]
+            elif value.isdigit() and int(value) in ids:
+                out[level] = int(value)
+            elif value in by_code:
+                out[level] = int(by_code[value])
+            else:
+                raise ItemError(f"stock_statuses.{level} = {value!r} is no stock status of the shop")
+        return out
+
+    async def _find_in_shop(self, number: str) -> list[ShopVariant]:
+        if not set(number.strip()) <= SKU_OK:
+            return []
+        product = await self.ctx.starweb.find_product_by_sku(number.strip(), include="languages")
+        if product is None:
+            return []
+        from shopbridge.sync.catalog import shop_variant
+
+        variants = await self.ctx.starweb.list_variants(int(product.productId or 0), include="prices")
+        rows = [shop_variant(product, v, self.settings.product_language) for v in variants]
+        return [r for r in rows if r.key == article_key(number)]
+
+    # -- writes -----------------------------------------------------------------------------------
+    async def _create(self, article: Any, key: str, desired: Desired) -> None:
+        assert desired.product is not None
+        prices = [
+            {"pricelistId": int(pid), "priceExVat": Decimal(p), "specialPriceExVat": _d(s)}
+            for pid, (p, s) in (desired.prices or {}).items()
+            if p is not None
+        ]
+        variant: dict[str, Any] = {"sku": str(article.Number).strip(), "isActive": True, "prices": prices}
+        if desired.stock is not None:
+            variant["stockStatusId"] = desired.stock["status"]
+        body = {
+            "visibility": "visible",
+            "defaultVatRate": desired.product["vat"],
+            "languages": [{"langCode": self.settings.product_language, "name": desired.product["name"]}],
+            "variants": [variant],
+        }
+        try:
+            product = await self.ctx.starweb.create_product(body)
+            variants = await self.ctx.starweb.list_variants(int(product.productId or 0))
+        except ApiError as exc:
+            raise self._failed(article, key, exc) from exc
+        found = next((v for v in variants if article_key(v.sku or "") == key), None)
+        if found is None:
+            raise self._failed(article, key, None, "the shop made the product but not its variant")
+        ref = f"{product.productId}:{found.variantId}"
+        parts = {VARIANT: (content_hash(desired.product), desired.product)}
+        if desired.prices is not None:
+            parts[PRICE] = (content_hash(desired.prices), desired.prices)
+        self._record(article, ref, parts)
+        if desired.stock is not None:
+            await self._update(article, key, ref, {STOCK: (content_hash(desired.stock), desired.stock)})
+        else:
+            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+
+    async def _update(self, article: Any, key: str, ref: str, parts: dict[str, tuple[str, Any]]) -> None:
+        product_id, variant_id = parse_ref(ref)
+        sw = self.ctx.starweb
+        try:
+            if VARIANT in parts and parts[VARIANT][1].get("variant_only"):
+                await sw.update_variant(product_id, variant_id, {"isActive": parts[VARIANT][1]["active"]})
+            elif VARIANT in parts:
+                want = parts[VARIANT][1]
+                await sw.update_product(
+                    product_id,
+                    {
+                        "visibility": "visible" if want["active"] else "hidden",
+                        "defaultVatRate": want["vat"],
+                        "languages": [{"langCode": self.settings.product_language, "name": want["name"]}],
+                    },
+                )
+            if PRICE in parts:
+                for pid, (price, special) in parts[PRICE][1].items():
+                    if price is not None:
+                        await sw.set_variant_price(
+                            product_id,
+                            variant_id,
+                            int(pid),
+                            priceExVat=Decimal(price),
+                            specialPriceExVat=_d(special),
+                        )
+            if STOCK in parts:
+                want = parts[STOCK][1]
+                await sw.set_variant_stock(
+                    product_id, variant_id, want["location"], want["quantity"], stock_status_id=want["status"]
+                )
+        except ApiError as exc:
+            raise self._failed(article, key, exc) from exc
+        self._record(article, ref, parts)
+        note = (parts.get(STOCK) or (None, {}))[1].get("note")
+        if note:
+            self.store.catalog_issues.report(self.ctx.id, ISSUE, key, note, level="warning")
+        else:
+            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+
+    def _record(self, article: Any, ref: str, parts: dict[str, tuple[str, Any]]) -> None:
+        """Bind the variant and store the hash of every part now shown in the shop."""
+        for name, (digest, _) in parts.items():
+            entity = name.removeprefix("_bind_")
+            self.store.bindings.bind(
+                self.ctx.id, entity, ref, str(article.Id), visma_number=article.Number, content_hash=digest
+            )
+        unbound = VARIANT not in parts and "_bind_" + VARIANT not in parts
+        if unbound and self.store.bindings.get(self.ctx.id, VARIANT, ref) is None:
+            self.store.bindings.bind(self.ctx.id, VARIANT, ref, str(article.Id), visma_number=article.Number)
+
+    def _failed(self, article: Any, key: str, exc: ApiError | None, message: str | None = None) -> ItemError:
+        text = message or (getattr(exc, "hint", None) or (exc.message if exc else "failed"))
+        full = f"the shop refused {article.Number!r}: {text}"
+        self.store.catalog_issues.report(self.ctx.id, ISSUE, key, full)
+        log.warning("product_failed", number=article.Number, error=full)
+        return ItemError(full)
+
+    def _issue(self, plan: CatalogPlan, key: str, label: str, kind: str, message: str) -> None:
+        plan.add(Action(kind, key, label, message))
+        self.store.catalog_issues.report(self.ctx.id, ISSUE, key, message)
+
+
+_PART_NAMES = {VARIANT: "product", PRICE: "prices", STOCK: "stock"}
+
+
+def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
+    """Whether the shop already shows `want` (initial sync: no hash to compare with yet)."""
+    if entity == VARIANT:
+        if want.get("variant_only"):
+            return observed.is_active == want["active"]
+        return observed.product_name == want["name"] and observed.is_active == want["active"]
+    if entity == PRICE:
+        for pid, (price, special) in want.items():
+            have = observed.prices.get(int(pid))
+            if have is None or _d(price) != have[0] or _d(special) != have[1]:
+                return False
+        return True
+    if entity == STOCK:
+        return observed.stock == want["quantity"] and observed.stock_status_id == want["status"]
+    return False
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _changed_after(article: Any, after: datetime) -> bool:
+    changed = parse_server_time(article.ChangedUtc)
+    return changed is None or changed > after
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else format(Decimal(value).normalize(), "f")
+
+
+def _d(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
