@@ -24,7 +24,7 @@ from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
 from shopbridge.store import Store, TransferState, UnknownConnection, open_store
 from shopbridge.sync.base import SweepReport
-from shopbridge.sync.context import NotConfigured, open_context
+from shopbridge.sync.context import NotConfigured, effective_settings, open_context
 from shopbridge.sync.settings import ConnectionSettings
 
 app = typer.Typer(
@@ -108,6 +108,10 @@ def connect_starweb(
     client_secret: Annotated[str, typer.Option(envvar="STARWEB_CLIENT_SECRET")],
     shop_id: Annotated[str | None, typer.Option(help="Starweb shop id (https://ID.starwebserver.se)")] = None,
     base_url: Annotated[str | None, typer.Option(help="API base URL, e.g. a sandbox's")] = None,
+    shop_of: Annotated[
+        str | None,
+        typer.Option(help="Multishop: this shop joins that connection's Visma company (no second consent)"),
+    ] = None,
 ) -> None:
     """Connect a Starweb shop: the credentials are checked against the shop, then stored encrypted."""
     from shopbridge.onboarding import STARWEB_URL
@@ -116,8 +120,13 @@ def connect_starweb(
     if not (shop_id or base_url):
         raise fail("give --shop-id or --base-url")
     url = base_url or STARWEB_URL.format(shop_id=shop_id)
-    conn = run_async(connect(store(), name, base_url=url, client_id=client_id, client_secret=client_secret))
-    console.print(f"connection [bold]{conn.name}[/bold] (id {conn.id}) uses the shop at {url}")
+    conn = run_async(
+        connect(
+            store(), name, base_url=url, client_id=client_id, client_secret=client_secret, shop_of=shop_of
+        )
+    )
+    joined = f", on the Visma company of {shop_of}" if shop_of else ""
+    console.print(f"connection [bold]{conn.name}[/bold] (id {conn.id}) uses the shop at {url}{joined}")
 
 
 @connect_app.command("visma")
@@ -166,14 +175,17 @@ def connection_list() -> None:
     s = store()
     table = Table("id", "name", "shop", "visma", "preset", "document", "transferred", "waiting", "paused")
     for c in s.connections.all():
-        settings = ConnectionSettings.model_validate(c.settings or {})
+        settings = effective_settings(s, c)
+        visma = c.visma_api_base or "Visma (production)"
+        if c.parent_id is not None:
+            visma = f"shop of {s.connections.get(c.parent_id).name}"
         counts = s.transfers.counts(c.id)
         waiting = counts["waiting_for_fix"] + counts["needs_review"] + counts["pending"]
         table.add_row(
             str(c.id),
             c.name,
             c.starweb_base_url or "-",
-            c.visma_api_base or "Visma (production)",
+            visma,
             settings.preset or "orders only",
             settings.document_type,
             str(counts["transferred"]),
@@ -188,7 +200,7 @@ def connection_show(connection: str) -> None:
     """A connection's settings (secrets are listed by name only)."""
     s = store()
     c = _find(s, connection)
-    settings = ConnectionSettings.model_validate(c.settings or {})
+    settings = effective_settings(s, c)
     console.print(
         f"[bold]{c.name}[/bold] (id {c.id}) shop {c.starweb_base_url} visma {c.visma_api_base or '-'}"
     )
@@ -494,11 +506,14 @@ def demo(
     preset: Annotated[
         str | None, typer.Option(help="Also sync the catalogue: ecom-master, erp-master or combo")
     ] = None,
+    shops: Annotated[int, typer.Option(min=1, help="Shops on the one Visma company (multishop)")] = 1,
 ) -> None:
     """Both sandboxes with demo data, a connection made like a user makes one, every order transferred."""
     from shopbridge.demo import run_demo
 
     if preset not in (None, "ecom-master", "erp-master", "combo"):
         raise fail("--preset is ecom-master, erp-master or combo")
-    code = run_async(run_demo(console, serve=not no_serve, port=port, data_dir=data_dir, preset=preset))
+    code = run_async(
+        run_demo(console, serve=not no_serve, port=port, data_dir=data_dir, preset=preset, shops=shops)
+    )
     raise typer.Exit(code)

@@ -60,6 +60,10 @@ async def _initial(
     from shopbridge.sync.shop_catalog import ShopCatalogFlow
 
     async with open_context(s, connection_id) as ctx:
+        if source == "starweb" and not ctx.settings.product_master:
+            raise ValueError(
+                f"{ctx.name} is not the product master shop (product_master false): nothing to send"
+            )
         ctx.settings = _one_way(ctx.settings, source)
         with Progress(
             SpinnerColumn(),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
+from shopbridge.onboarding import connect_sandboxes, connect_starweb, ensure_service_articles
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.common.runner import RunningServer, start_in_thread
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
@@ -30,15 +30,20 @@ DEMO_SETTINGS = {
 }
 
 
-def start_sandboxes(*, starweb_limit: int = DEMO_STARWEB_LIMIT) -> tuple[RunningServer, RunningServer]:
-    """Both sandboxes with demo data, in this process, on free ports."""
+def start_sandboxes(
+    *, starweb_limit: int = DEMO_STARWEB_LIMIT, shops: int = 1
+) -> tuple[RunningServer, RunningServer]:
+    """Both sandboxes with demo data (Starweb serving `shops` shops), in this process, on free ports."""
     from shopbridge.sandbox.starweb.app import create_app as starweb_app
     from shopbridge.sandbox.visma.app import create_app as visma_app
 
     starweb = start_in_thread(
         starweb_app(
             SandboxSettings(
-                d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=RateLimitSettings(starweb_limit)
+                d.STARWEB_CLIENT_ID,
+                d.STARWEB_CLIENT_SECRET,
+                rate_limit=RateLimitSettings(starweb_limit),
+                shops=shops,
             )
         )
     )
@@ -141,14 +146,20 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
 
 
 async def run_demo(
-    console: Console, *, serve: bool, port: int = 0, data_dir: Path | None = None, preset: str | None = None
+    console: Console,
+    *,
+    serve: bool,
+    port: int = 0,
+    data_dir: Path | None = None,
+    preset: str | None = None,
+    shops: int = 1,
 ) -> int:
     """Run the demo; returns the exit code (0 when the sync worked)."""
     from shopbridge.cli import print_reports, sweep_all
 
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="shopbridge-demo-"))
     console.print("[bold]shopbridge demo[/bold]: starting the Starweb and Visma sandboxes with demo data ...")
-    starweb, visma = await asyncio.to_thread(start_sandboxes)
+    starweb, visma = await asyncio.to_thread(start_sandboxes, shops=shops)
     try:
         console.print(
             f"  Starweb sandbox: {starweb.url}/api/v2  "
@@ -166,6 +177,16 @@ async def run_demo(
             visma_url=visma.url,
             settings={**DEMO_SETTINGS, "preset": preset},
         )
+        for k in range(2, shops + 1):
+            shop = await connect_starweb(
+                store,
+                f"{DEMO_CONNECTION}-shop{k}",
+                base_url=f"{starweb.url}/shops/{k}/api/v2",
+                client_id=d.STARWEB_CLIENT_ID,
+                client_secret=d.STARWEB_CLIENT_SECRET,
+                shop_of=DEMO_CONNECTION,
+            )
+            console.print(f"  shop {k} joins the same Visma company as connection {shop.name!r}")
         from shopbridge.sync.context import open_context
 
         async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
@@ -174,11 +195,12 @@ async def run_demo(
         if preset:
             from shopbridge.demo_catalog import demo_initial_sync
 
-            await demo_initial_sync(
-                store, console, DEMO_CONNECTION, preset, starweb_rate_limit=DEMO_STARWEB_LIMIT
-            )
+            for shop in store.connections.shops(store.connections.find(DEMO_CONNECTION).id):
+                await demo_initial_sync(
+                    store, console, shop.name, preset, starweb_rate_limit=DEMO_STARWEB_LIMIT
+                )
         console.print("authorised in Visma; transferring every qualifying order ...")
-        conns = [store.connections.find(DEMO_CONNECTION)]
+        conns = store.connections.shops(store.connections.find(DEMO_CONNECTION).id)
         reports = await sweep_all(store, conns, show_progress=True)
         print_reports(store, reports)
         counts = store.transfers.counts()

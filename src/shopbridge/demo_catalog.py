@@ -43,7 +43,10 @@ async def demo_catalog_change(
 ) -> None:
     """One change on the side that owns it, carried over by an ordinary sweep."""
     async with open_context(store, connection, **client_kw) as ctx:
-        await sweep_connection(ctx)  # settle: everything up to date
+        ctx.cache["client_kw"] = client_kw
+        for shop in store.connections.shops(ctx.id):  # settle: everything up to date
+            async with open_context(store, shop.id, **client_kw) as shop_ctx:
+                await sweep_connection(shop_ctx)
         if preset == "ecom-master":
             await _shop_price_change(ctx, console)
         else:
@@ -68,22 +71,28 @@ async def _visma_stock_and_price_change(ctx: Any, console: Console) -> None:
     console.print(
         f"in Visma: article {article.Number} counted to {body['StockBalance']}, priced {body['NetPrice']}"
     )
-    writes_before = _writes(ctx)
-    report = await sweep_connection(ctx)
-    product_id, variant_id = parse_ref(binding.starweb_id)
-    variant = await ctx.starweb.get_variant(product_id, variant_id, include="prices")
-    prices = ", ".join(f"list {p.pricelistId}: {p.priceExVat}" for p in variant.prices or [])
-    console.print(
-        f"next sweep: {_writes(ctx) - writes_before} write calls, {report.api_calls} calls in all; "
-        f"the shop's variant {variant.sku} now has stock {variant.stockQuantity}, prices {prices}"
-    )
-    held = ctx.store.order_lines.not_drawn(ctx.id, since=_long_ago(), drawn_on_transfer=False).get(
-        str(variant.sku).upper()
-    )
-    if held:
-        console.print(
-            f"  ({held:f} held back: on shop orders Visma has not invoiced yet, so the shop cannot oversell)"
-        )
+    for shop in ctx.store.connections.shops(ctx.id):
+        async with open_context(ctx.store, shop.id, **ctx.cache.get("client_kw", {})) as shop_ctx:
+            writes_before = _writes(shop_ctx)
+            report = await sweep_connection(shop_ctx)
+            found = shop_ctx.store.bindings.get_by_visma(shop.id, "stock", binding.visma_id)
+            if found is None:
+                continue
+            product_id, variant_id = parse_ref(found.starweb_id)
+            variant = await shop_ctx.starweb.get_variant(product_id, variant_id, include="prices")
+            prices = ", ".join(f"list {p.pricelistId}: {p.priceExVat}" for p in variant.prices or [])
+            console.print(
+                f"{shop.name}: next sweep {_writes(shop_ctx) - writes_before} write calls, "
+                f"{report.api_calls} calls in all; variant {variant.sku} now has stock "
+                f"{variant.stockQuantity}, prices {prices}"
+            )
+            shops = [x.id for x in shop_ctx.store.connections.shops(shop.id)]
+            held = shop_ctx.store.order_lines.not_drawn(shops, since=_long_ago(), drawn_on_transfer=False)
+            if held.get(str(variant.sku).upper()):
+                console.print(
+                    f"  ({held[str(variant.sku).upper()]:f} held back: on the shops' orders that Visma "
+                    "has not invoiced yet, so the shop cannot oversell)"
+                )
 
 
 async def _shop_price_change(ctx: Any, console: Console) -> None:

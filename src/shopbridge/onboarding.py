@@ -44,15 +44,30 @@ async def connect_starweb(
     client_id: str,
     client_secret: str,
     settings: dict[str, Any] | None = None,
+    shop_of: str | None = None,
 ) -> Connection:
-    """Create (or update) connection `name` for a Starweb shop, after checking the credentials work."""
+    """Create (or update) connection `name` for a Starweb shop, after checking the credentials work.
+
+    `shop_of` names the connection whose Visma company this further shop joins (multishop): the new
+    connection shares its Visma consent, plan and quota, and stores only the settings it changes
+    (`product_master` false unless given: one shop's products become the Visma articles).
+    """
     async with StarwebClient(base_url, client_id, client_secret) as client:
         await client.get_shop()  # raises AuthenticationError / TransportError with a clear message
+    parent = store.connections.root(store.connections.find(shop_of).id) if shop_of else None
+    own = dict(settings or {})
+    if parent is not None:
+        own.setdefault("product_master", False)
+        own.setdefault("reference_prefix", f"{name} ")  # references must tell the shops' orders apart
+        ConnectionSettings.model_validate({**(parent.settings or {}), **own})  # refuse bad settings now
+    else:
+        own = ConnectionSettings.model_validate(own).model_dump(mode="json")
     try:
         conn = store.connections.create(
             name,
             starweb_base_url=base_url,
-            settings=ConnectionSettings.model_validate(settings or {}).model_dump(mode="json"),
+            settings=own,
+            parent_id=parent.id if parent is not None else None,
         )
     except ConnectionExists:
         conn = store.connections.find(name)

@@ -331,18 +331,25 @@ def usage_lines(
 
     month = check_month(month) if month else month_of()
     current = month_of()
-    conns = [store.connections.find(connection)] if connection is not None else store.connections.all()
+    if connection is not None:
+        conns = [store.connections.root(store.connections.find(connection).id)]
+    else:
+        conns = [c for c in store.connections.all() if c.parent_id is None]
     out: list[UsageLine] = []
-    for c in conns:
+    for c in conns:  # one line per Visma company: its shops (multishop) counted together
         settings = ConnectionSettings.model_validate(c.settings or {})
-        rows = {u.month: u for u in store.usage.history(c.id)}
-        months = sorted(rows) if history else [month]
-        waiting = store.transfers.counts(c.id)[TransferState.WAITING_FOR_QUOTA.value]
+        group = store.connections.shops(c.id)
+        per_month: dict[str, list[Any]] = {}
+        for shop in group:
+            for u in store.usage.history(shop.id):
+                per_month.setdefault(u.month, []).append(u)
+        months = sorted(per_month) if history else [month]
+        waiting = sum(store.transfers.counts(x.id)[TransferState.WAITING_FOR_QUOTA.value] for x in group)
         for m in months:
-            row = rows.get(m)
-            orders = row.transferred_orders if row else 0
-            live = month_of(c.created_at) <= m <= current
-            shops = max(row.shops if row else 0, 1 if live else 0)
+            rows_m = per_month.get(m, [])
+            orders = sum(r.transferred_orders for r in rows_m)
+            live = [x for x in group if month_of(x.created_at) <= m <= current]
+            shops = max(sum(r.shops for r in rows_m), len(live))
             fee = settings.shop_fee
             limit = quota(settings)
             status = QuotaStatus(str(settings.plan), m, orders, limit, waiting if m == current else 0)

@@ -17,7 +17,13 @@ from typing import Any
 
 import structlog
 
-from shopbridge.engine.hooks import hook_url, new_hook_secret, redact_hook_url, register_starweb_hooks
+from shopbridge.engine.hooks import (
+    hook_events,
+    hook_url,
+    new_hook_secret,
+    redact_hook_url,
+    register_starweb_hooks,
+)
 from shopbridge.engine.runner import Engine
 from shopbridge.store import Store
 from shopbridge.sync.base import Hint, SweepReport
@@ -79,11 +85,13 @@ def hook_secret(store: Store, connection_id: int) -> str:
 
 
 async def register_hooks(sweeper: EmbeddedSweeper, public_url: str) -> None:
-    """Make every connection's shop call our receiver on order events (idempotent)."""
+    """Make every connection's shop call our receiver on order (and product) events (idempotent)."""
     for cid in sweeper.connections():
         url = hook_url(public_url, cid, hook_secret(sweeper.store, int(cid)))
         try:
-            done = await register_starweb_hooks(sweeper.context(cid).starweb, url)
+            ctx = sweeper.context(cid)
+            events = hook_events(ctx.settings)
+            done = await register_starweb_hooks(ctx.starweb, url, events)
             log.info("hooks.registered", connection=cid, url=redact_hook_url(url), created=done.created)
         except (NotConfigured, Exception) as exc:  # hooks are hints: polling still finds everything
             log.warning("hooks.not_registered", connection=cid, error=str(exc))

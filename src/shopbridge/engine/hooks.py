@@ -21,7 +21,17 @@ log = structlog.get_logger("shopbridge.engine.hooks")
 
 HOOK_PREFIX = "/hooks/starweb"
 DEFAULT_EVENTS = ("order-created", "order-completed", "order-status-changed")
+PRODUCT_EVENTS = ("product-created", "product-updated")
 HOOK_NAME = "shopbridge"
+
+
+def hook_events(settings: Any) -> tuple[str, ...]:
+    """The events a connection listens to: orders always, products when the shop's products go to Visma."""
+    from shopbridge.sync.directions import direction
+
+    if direction(settings, "products") == "to_visma":
+        return DEFAULT_EVENTS + PRODUCT_EVENTS
+    return DEFAULT_EVENTS
 
 
 def new_hook_secret() -> str:

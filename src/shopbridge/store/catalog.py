@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, delete, select
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, delete, exists, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .schema import Base, utcnow
@@ -79,19 +79,22 @@ class OrderLines:
                 )
 
     def not_drawn(
-        self, connection_id: int, *, since: datetime, drawn_on_transfer: bool
+        self, connection_ids: int | Iterable[int], *, since: datetime, drawn_on_transfer: bool
     ) -> dict[str, Decimal]:
         """Quantity per SKU on orders taken in since `since` that Visma's stock does not reflect yet.
 
         An order counts until it is transferred when a transferred document already draws or reserves
         stock (`drawn_on_transfer`: a Visma order read as available stock), else until it is invoiced
-        (an invoice draft draws nothing). Skipped and cancelled orders never count.
+        (an invoice draft draws nothing). Skipped and cancelled orders never count. Pass every shop of
+        a Visma company (multishop): they share its stock.
         """
         from .events import StatusEvent
         from .schema import Transfer, TransferState
 
-        done = select(StatusEvent.starweb_order_id).where(
-            StatusEvent.connection_id == connection_id,
+        ids = [connection_ids] if isinstance(connection_ids, int) else list(connection_ids)
+        done = exists().where(
+            StatusEvent.connection_id == OrderLine.connection_id,
+            StatusEvent.starweb_order_id == OrderLine.starweb_order_id,
             StatusEvent.event.in_(("invoiced", "cancelled", "void")),
         )
         q = (
@@ -102,10 +105,10 @@ class OrderLines:
                 & (Transfer.starweb_order_id == OrderLine.starweb_order_id),
             )
             .where(
-                OrderLine.connection_id == connection_id,
+                OrderLine.connection_id.in_(ids),
                 Transfer.created_at >= since,
                 Transfer.state != TransferState.SKIPPED.value,
-                OrderLine.starweb_order_id.not_in(done),
+                ~done,
             )
         )
         out: dict[str, Decimal] = defaultdict(Decimal)

@@ -41,10 +41,13 @@ class Connections:
         visma_identity_url: str | None = None,
         settings: dict[str, Any] | None = None,
         paused: bool = False,
+        parent_id: int | None = None,
     ) -> Connection:
-        """Add a connection; ``ConnectionExists`` if the name is taken."""
+        """Add a connection (a further shop of `parent_id`'s Visma company when given);
+        ``ConnectionExists`` if the name is taken."""
         row = Connection(
             name=name,
+            parent_id=parent_id,
             starweb_base_url=starweb_base_url,
             visma_api_base=visma_api_base,
             visma_identity_url=visma_identity_url,
@@ -121,6 +124,21 @@ class Connections:
             row.settings = new
             row.updated_at = utcnow()
             return dict(new)
+
+    def shops(self, connection_id: int) -> list[Connection]:
+        """Every shop on the Visma company of `connection_id`: the root connection first, then its
+        further shops (multishop), by id."""
+        root = self.root(connection_id)
+        with self._session() as s:
+            children = list(
+                s.scalars(select(Connection).where(Connection.parent_id == root.id).order_by(Connection.id))
+            )
+        return [root, *children]
+
+    def root(self, connection_id: int) -> Connection:
+        """The connection holding the Visma consent (itself unless it is a further shop)."""
+        row = self.get(connection_id)
+        return self.get(row.parent_id) if row.parent_id is not None else row
 
     def set_paused(self, connection_id: int, paused: bool) -> None:
         self.update(connection_id, paused=paused)

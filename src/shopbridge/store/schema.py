@@ -113,7 +113,12 @@ _STATE_CHECK = "state IN (" + ", ".join(f"'{s.value}'" for s in TransferState) +
 
 
 class Connection(Base):
-    """One Starweb shop connected to one Visma company, with its settings."""
+    """One Starweb shop connected to one Visma company, with its settings.
+
+    Multishop: a further shop on the same Visma company is a connection whose ``parent_id`` names the
+    connection that holds the Visma consent. It has its own shop, settings (over the parent's),
+    transfers and bindings, and shares the parent's Visma tokens, plan and monthly quota.
+    """
 
     __tablename__ = "connections"
 
@@ -126,6 +131,7 @@ class Connection(Base):
     visma_api_base: Mapped[str | None] = mapped_column(String(500))
     visma_identity_url: Mapped[str | None] = mapped_column(String(500))
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
 
 
 class Secret(Base):

@@ -86,6 +86,14 @@ class DuplicateDocument(InvalidTransition):
     """The order is already transferred as another Visma document."""
 
 
+def _shop_group(s: Session, connection_id: int) -> list[int]:
+    """The connection ids sharing one Visma company: the root first, then its further shops."""
+    parent = s.scalar(select(Connection.parent_id).where(Connection.id == connection_id))
+    root = parent if parent is not None else connection_id
+    children = s.scalars(select(Connection.id).where(Connection.parent_id == root).order_by(Connection.id))
+    return [root, *children]
+
+
 def backoff(
     attempts: int,
     *,
@@ -345,7 +353,8 @@ class Transfers:
         now = now or utcnow()
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)
-            s.execute(select(Connection.id).where(Connection.id == row.connection_id).with_for_update())
+            root = _shop_group(s, row.connection_id)[0]
+            s.execute(select(Connection.id).where(Connection.id == root).with_for_update())
             used = self._quota_used(s, row.connection_id, month, row.entity_type, exclude=row.id)
             if limit is not None and used >= limit:
                 return QuotaCheck(False, used, limit, month)
@@ -397,11 +406,14 @@ class Transfers:
     def _quota_used(
         s: Session, connection_id: int, month: str, entity_type: str, *, exclude: int | None = None
     ) -> int:
+        group = _shop_group(s, connection_id)  # multishop: the quota is the Visma company's
         counted = s.scalar(
-            select(Usage.transferred_orders).where(Usage.connection_id == connection_id, Usage.month == month)
+            select(func.sum(Usage.transferred_orders)).where(
+                Usage.connection_id.in_(group), Usage.month == month
+            )
         )
         q = select(func.count()).where(
-            Transfer.connection_id == connection_id,
+            Transfer.connection_id.in_(group),
             Transfer.entity_type == entity_type,
             Transfer.state == TransferState.IN_PROGRESS.value,
             Transfer.intent_key.is_not(None),

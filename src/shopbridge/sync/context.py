@@ -116,16 +116,25 @@ def visma_oauth(store: Store, conn: Connection, **kw: Any) -> VismaOAuth:
     )
 
 
+def effective_settings(store: Store, conn: Connection) -> ConnectionSettings:
+    """A connection's settings; a further shop's own settings over those of the connection it belongs to."""
+    if conn.parent_id is None:
+        return ConnectionSettings.model_validate(conn.settings or {})
+    root = store.connections.get(conn.parent_id)
+    return ConnectionSettings.model_validate({**(root.settings or {}), **(conn.settings or {})})
+
+
 def open_context(
     store: Store, name_or_id: str | int, *, worker: str = "embedded", **client_kw: Any
 ) -> ConnectionContext:
     """Build the context of a connection from the store (raises `NotConfigured` when incomplete)."""
     conn = store.connections.find(name_or_id)
-    settings = ConnectionSettings.model_validate(conn.settings or {})
+    root = store.connections.root(conn.id)  # holds the Visma consent (itself, unless a further shop)
+    settings = effective_settings(store, conn)
     sw = store.secrets.get(conn.id, STARWEB_SECRET)
     if not isinstance(sw, dict) or not conn.starweb_base_url:
         raise NotConfigured(f"connection {conn.name!r} has no Starweb shop: run `shopbridge connect starweb`")
-    if store.secrets.get(conn.id, VISMA_TOKENS) is None:
+    if store.secrets.get(root.id, VISMA_TOKENS) is None:
         raise NotConfigured(f"connection {conn.name!r} has no Visma consent: `shopbridge connect visma`")
     starweb_kw = {k: v for k, v in client_kw.items() if k.startswith("starweb_")}
     visma_kw = {k: v for k, v in client_kw.items() if k.startswith("visma_")}
@@ -136,8 +145,8 @@ def open_context(
         **{k.removeprefix("starweb_"): v for k, v in starweb_kw.items()},
     )
     visma_extra = {k.removeprefix("visma_"): v for k, v in visma_kw.items()}
-    if conn.visma_api_base:
-        visma_extra.setdefault("api_base", conn.visma_api_base)
-    visma = VismaClient(visma_oauth(store, conn), **visma_extra)
+    if root.visma_api_base:
+        visma_extra.setdefault("api_base", root.visma_api_base)
+    visma = VismaClient(visma_oauth(store, root), **visma_extra)
     plugins = Plugins.load(settings, data_dir=store.data_dir, visma=visma)
     return ConnectionContext(store, conn, settings, starweb, visma, worker=worker, plugins=plugins)

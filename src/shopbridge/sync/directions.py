@@ -51,6 +51,8 @@ def direction(settings: ConnectionSettings, entity: str) -> Direction:
         raise ValueError(f"unknown catalogue entity {entity!r} (one of {', '.join(ENTITIES)})")
     preset = PRESETS[settings.preset] if settings.preset else {}
     chosen = settings.directions.get(entity) or preset.get(entity, "off")
+    if chosen == "to_visma" and not settings.product_master:  # multishop: one shop owns the articles
+        return "off"
     if chosen != "off" and not _plan_allows(settings, FEATURE[entity]):
         return "off"
     return chosen

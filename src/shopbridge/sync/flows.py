@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shopbridge import plans
 from shopbridge.sync.articles import ArticleExportFlow
 from shopbridge.sync.base import Hint, SweepReport
-from shopbridge.sync.context import ConnectionContext
+from shopbridge.sync.context import ConnectionContext, effective_settings
 from shopbridge.sync.orders import OrderFlow
 from shopbridge.sync.shop_catalog import ShopCatalogFlow
 from shopbridge.sync.status import StatusFlow
@@ -26,6 +27,30 @@ async def sweep_connection(
 ) -> SweepReport:
     """One sweep of every flow of the connection; the reports merged into one."""
     report = SweepReport(ctx.name)
+    if ctx.connection.parent_id is not None and not plans.allows(ctx.settings, plans.MULTISHOP):
+        report.add(
+            "config_error", "plan", f"plan {ctx.settings.plan} does not include multishop (400 and up)"
+        )
+        return report
+    clash = _reference_clash(ctx)
+    if clash:
+        report.add("config_error", "reference_prefix", clash)
+        return report
     for flow in FLOWS:
         report.merge(await flow(ctx, on_progress=on_progress).sweep(hints))
     return report
+
+
+def _reference_clash(ctx: ConnectionContext) -> str | None:
+    """Multishop: two shops of one Visma company must not give their orders the same references."""
+    shops = ctx.store.connections.shops(ctx.id)
+    if len(shops) < 2:
+        return None
+    mine = ctx.settings.reference_prefix
+    for other in shops:
+        if other.id != ctx.id and effective_settings(ctx.store, other).reference_prefix == mine:
+            return (
+                f"shop {other.name!r} uses the same reference_prefix {mine!r}; give each shop its own "
+                "so their order numbers cannot be mistaken for each other in Visma"
+            )
+    return None

@@ -428,6 +428,11 @@ class OrderFlow:
             rows += rows_for_line(
                 line, article, target=target, price_places=4 if foreign else 2, gross=includes_vat
             )
+        for row in rows:  # the shop recognisable in the books (multishop: one cost centre/project per shop)
+            if self.settings.cost_center_item_id:
+                row["CostCenterItemId1"] = self.settings.cost_center_item_id
+            if self.settings.project_id:
+                row["ProjectId"] = self.settings.project_id
         body, more = document_body(
             order,
             kind=kind,

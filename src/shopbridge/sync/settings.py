@@ -126,6 +126,19 @@ class ConnectionSettings(BaseModel):
         900.0, ge=0, description="How often to look for drafts and orders deleted in Visma"
     )
 
+    # multishop (set on a further shop, over the settings of the connection it belongs to)
+    cost_center_item_id: str | None = Field(
+        None, description="Visma cost centre item put on every row of this shop's documents"
+    )
+    project_id: str | None = Field(
+        None, description="Visma project put on every row of this shop's documents"
+    )
+    product_master: bool = Field(
+        True,
+        description="In ecom-master and combo, this shop's products become Visma articles "
+        "(one shop per Visma company; further shops get false)",
+    )
+
     # catalogue: products, prices, price lists, stock (see sync/directions.py for the presets)
     directions: dict[str, Direction] = Field(
         default_factory=dict,

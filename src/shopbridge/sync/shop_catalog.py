@@ -305,7 +305,8 @@ class ShopCatalogFlow:
             out["stock_statuses"] = await self._stock_statuses()
             since = datetime.now(UTC) - timedelta(days=self.settings.stock_reserve_days)
             drawn = self.settings.document_type == "order" and self.settings.stock_source == "available"
-            not_drawn = self.store.order_lines.not_drawn(self.ctx.id, since=since, drawn_on_transfer=drawn)
+            shops = [c.id for c in self.store.connections.shops(self.ctx.id)]  # they share Visma's stock
+            not_drawn = self.store.order_lines.not_drawn(shops, since=since, drawn_on_transfer=drawn)
             out["not_drawn"] = {article_key(k): v for k, v in not_drawn.items()}
         return out
 
