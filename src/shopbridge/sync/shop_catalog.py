@@ -110,9 +110,9 @@ class ShopCatalogFlow:
         by_key = self.ref.articles_by_key()
         since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
         cursor = self.ref.article_cursor
-        changed = await self._changed_keys(by_key, since)
-        plan = CatalogPlan("visma")
         self.lookup = await self._lookup_tables()
+        changed = await self._changed_keys(by_key, since) | self._held_back_moved(by_key)
+        plan = CatalogPlan("visma")
         shop: dict[str, list[ShopVariant]] = {}
         bound = {b.visma_id: b for b in self.store.bindings.all(self.ctx.id, VARIANT)}
         self.lookup["sizes"] = Counter(b.starweb_id.split(":")[0] for b in bound.values())
@@ -154,6 +154,16 @@ class ShopCatalogFlow:
         if cursor is not None:
             self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat())
         return plan
+
+    def _held_back_moved(self, by_key: dict[str, Any]) -> set[str]:
+        """Keys whose held-back quantity changed since the last sweep (an order came, or was invoiced
+        or cancelled): their stock is worked out again even though nothing changed in Visma."""
+        now = self.lookup["not_drawn"]
+        before = self.ctx.cache.get("not_drawn")
+        self.ctx.cache["not_drawn"] = now
+        if before is None or "stock" not in self.parts:
+            return set()
+        return {k for k in set(before) | set(now) if before.get(k) != now.get(k)} & set(by_key)
 
     async def _changed_keys(self, by_key: dict[str, Any], since: str | None) -> set[str]:
         if since is None:
@@ -198,8 +208,11 @@ class ShopCatalogFlow:
                 plan.add(Action("create", key, label, run=lambda: self._create(article, key, desired)))
             return
         several = observed.several if observed else self.lookup["sizes"].get(ref.split(":")[0], 0) > 1
+        if not several and observed is None and binding is not None and desired.product is not None:
+            # bound from a shop product with several variants of which Visma has only some
+            several = binding.content_hash == content_hash(_variant_only(desired.product))
         if several and desired.product is not None:  # the product's name belongs to all its variants
-            desired.product = {"active": desired.product["active"], "variant_only": True}
+            desired.product = _variant_only(desired.product)
         parts: dict[str, tuple[str, Any]] = {}
         for entity, want, have in (
             (VARIANT, desired.product, binding.content_hash if binding else None),
@@ -549,6 +562,11 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
     if entity == STOCK:
         return observed.stock == want["quantity"] and observed.stock_status_id == want["status"]
     return False
+
+
+def _variant_only(product: dict[str, Any]) -> dict[str, Any]:
+    """The product part for a variant of a product with several: only its active flag is ours."""
+    return {"active": product["active"], "variant_only": True}
 
 
 def _is_list(value: Any) -> bool:
