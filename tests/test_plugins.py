@@ -24,7 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "plugins"
 
 env = status_env_fixture("plugins")
 
-TAGGER = '''
+TAGGER = """
 from shopbridge.plugins import hookimpl
 
 @hookimpl
@@ -34,25 +34,25 @@ def shopbridge_order_document(document, wire, kind):
 @hookimpl
 async def shopbridge_customer_body(body, customer):
     body["Note"] = f"from the shop: {customer.name}"
-'''
+"""
 
-GRUMPY = '''
+GRUMPY = """
 from shopbridge.plugins import hookimpl
 
 @hookimpl
 def shopbridge_order_document(document, wire):
     if wire.get("customInfo2") == "boom":
         raise ValueError("cannot stand this order")
-'''
+"""
 
-QUIET = '''
+QUIET = """
 from shopbridge.plugins import hookimpl
 
 @hookimpl
 def shopbridge_status_update(update, event):
     if event == "delivered":
         update["onOrderStatusChangeSendEmail"] = False
-'''
+"""
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
 from shopbridge.store import Store, TransferState, UnknownConnection, open_store
 from shopbridge.sync.base import SweepReport
-from shopbridge.sync.context import NotConfigured, effective_settings, open_context
+from shopbridge.sync.context import COMPANY_SETTINGS, NotConfigured, effective_settings, open_context
 from shopbridge.sync.settings import ConnectionSettings
 
 app = typer.Typer(
@@ -227,6 +227,9 @@ def connection_set(
         return
     if key not in ConnectionSettings.model_fields:
         raise fail(f"unknown setting {key!r}; see `shopbridge connection show {c.name}`")
+    if c.parent_id is not None and key in COMPANY_SETTINGS:
+        parent = s.connections.get(c.parent_id).name
+        raise fail(f"{key} belongs to the Visma company: set it on {parent!r}, which {c.name!r} is a shop of")
     parsed = _parse_value(value, ConnectionSettings.model_fields[key].annotation)
     merged = {**(c.settings or {}), key: parsed}
     try:

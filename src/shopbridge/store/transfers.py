@@ -356,7 +356,7 @@ class Transfers:
             root = _shop_group(s, row.connection_id)[0]
             s.execute(select(Connection.id).where(Connection.id == root).with_for_update())
             used = self._quota_used(s, row.connection_id, month, row.entity_type, exclude=row.id)
-            if limit is not None and used >= limit:
+            if limit is not None and used + self._waiting_ahead(s, row) >= limit:
                 return QuotaCheck(False, used, limit, month)
             self._set_intent(row, intent_key, document_type=document_type, replace=False, now=now)
             return QuotaCheck(True, used + 1, limit, month)
@@ -374,7 +374,8 @@ class Transfers:
     def wake_quota_waiting(
         self, connection_id: int, room: int | None = None, *, now: datetime | None = None
     ) -> int:
-        """Make up to ``room`` (None: all) ``waiting_for_quota`` transfers due now, oldest first.
+        """Make up to ``room`` (None: all) ``waiting_for_quota`` transfers due now, oldest first, over
+        every shop of the Visma company (they share one quota).
 
         For when the quota frees before their retry time (the plan was raised). Returns how many.
         """
@@ -385,7 +386,7 @@ class Transfers:
             q = (
                 select(Transfer.id)
                 .where(
-                    Transfer.connection_id == connection_id,
+                    Transfer.connection_id.in_(_shop_group(s, connection_id)),  # multishop: one queue
                     Transfer.state == TransferState.WAITING_FOR_QUOTA.value,
                     or_(Transfer.next_attempt_at.is_(None), Transfer.next_attempt_at > now),
                 )
@@ -422,6 +423,23 @@ class Transfers:
         if exclude is not None:
             q = q.where(Transfer.id != exclude)
         return int(counted or 0) + int(s.scalar(q) or 0)
+
+    @staticmethod
+    def _waiting_ahead(s: Session, row: Transfer) -> int:
+        """Orders of the same Visma company (any shop that is not paused) that waited for quota before
+        `row` did: they get the room first."""
+        return int(
+            s.scalar(
+                select(func.count()).where(
+                    Transfer.connection_id.in_(_shop_group(s, row.connection_id)),
+                    Transfer.entity_type == row.entity_type,
+                    Transfer.state == TransferState.WAITING_FOR_QUOTA.value,
+                    Transfer.id < row.id,
+                    Transfer.connection_id.in_(select(Connection.id).where(Connection.paused.is_(False))),
+                )
+            )
+            or 0
+        )
 
     # ------------------------------------------------------------------ outcomes
 

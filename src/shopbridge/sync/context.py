@@ -116,12 +116,21 @@ def visma_oauth(store: Store, conn: Connection, **kw: Any) -> VismaOAuth:
     )
 
 
+COMPANY_SETTINGS = (
+    "plan",
+    "custom_quota",
+    "custom_features",
+    "shop_fee",
+)  # the Visma company's, not a shop's
+
+
 def effective_settings(store: Store, conn: Connection) -> ConnectionSettings:
     """A connection's settings; a further shop's own settings over those of the connection it belongs to."""
     if conn.parent_id is None:
         return ConnectionSettings.model_validate(conn.settings or {})
     root = store.connections.get(conn.parent_id)
-    return ConnectionSettings.model_validate({**(root.settings or {}), **(conn.settings or {})})
+    own = {k: v for k, v in (conn.settings or {}).items() if k not in COMPANY_SETTINGS}
+    return ConnectionSettings.model_validate({**(root.settings or {}), **own})
 
 
 def open_context(
