@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 from .schema import Binding, utcnow
 from .sql import SessionFactory, upsert
 
-__all__ = ["BindingConflict", "Bindings", "content_hash"]
+__all__ = ["BindingConflict", "Bindings", "Bound", "content_hash"]
+
+
+class Bound(NamedTuple):
+    """One binding, read-only and small (see `Bindings.index`)."""
+
+    starweb_id: str
+    visma_id: str
+    content_hash: str | None
 
 
 class BindingConflict(ValueError):
@@ -172,6 +180,17 @@ class Bindings:
                 )
             )
             return bool(res.rowcount)
+
+    def index(self, connection_id: int, entity_type: str) -> dict[str, Bound]:
+        """Starweb id -> `Bound` of every binding of one type: plain tuples, not ORM rows, so a
+        catalogue of tens of thousands costs little memory."""
+        with self._session() as s:
+            rows = s.execute(
+                select(Binding.starweb_id, Binding.visma_id, Binding.content_hash).where(
+                    Binding.connection_id == connection_id, Binding.entity_type == entity_type
+                )
+            )
+            return {sw: Bound(sw, vi, h) for sw, vi, h in rows}
 
     def all(self, connection_id: int, entity_type: str | None = None) -> list[Binding]:
         with self._session() as s:

@@ -14,9 +14,12 @@ catalogue costs one list page and no write. An existing article with the same nu
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import structlog
@@ -32,6 +35,7 @@ from shopbridge.sync.catalog import (
     ItemError,
     ShopVariant,
     duplicates,
+    parse_time,
     read_shop,
     shop_variant,
 )
@@ -44,6 +48,8 @@ log = structlog.get_logger(__name__)
 ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
 CURSOR = "catalog_out.products_modified"
 FULL_AT = "catalog_out.full_at"
+SERVER_DATE = "starweb_server_date"  # ctx.cache: the shop's clock, from its last answer's Date header
+SETTLED_S = 5
 MAX_NUMBER = 40
 MAX_NAME = 50
 
@@ -61,6 +67,9 @@ class ArticleExportFlow:
         self.settings = ctx.settings
         self.on_progress = on_progress
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        if SERVER_DATE not in ctx.cache:
+            ctx.cache[SERVER_DATE] = None
+            ctx.starweb.add_response_hook(_server_date_hook(ctx.cache))
 
     @property
     def active(self) -> bool:
@@ -106,9 +115,22 @@ class ArticleExportFlow:
         plan = CatalogPlan("starweb")
         if variants:
             await self._plan_variants(variants, plan, full=full)
-        if newest and newest != since:
-            self.store.cursors.set(self.ctx.id, CURSOR, newest)
+        if newest is not None:
+            self.store.cursors.set(self.ctx.id, CURSOR, self._next_cursor(newest, since))
         return plan
+
+    def _next_cursor(self, newest: datetime, since: str | None) -> str:
+        """`updatedSince` is inclusive and `modifiedAt` has whole seconds, so the newest second is read
+        again next time (a product changed later in that same second is not missed). Once the shop's
+        clock (its `Date` header) is past that second, nothing can be stamped with it any more: the
+        cursor moves one second on, and an unchanged shop costs one empty list page."""
+        server_now = self.ctx.cache.get(SERVER_DATE)
+        if server_now is not None and server_now - newest > timedelta(seconds=SETTLED_S):
+            newest = newest + timedelta(seconds=1)
+        before = parse_time(since)
+        if before is not None and before > newest:
+            newest = before
+        return newest.isoformat()
 
     async def _retry_items(self, seen: set[str], hints: list[Hint] | None) -> list[ShopVariant]:
         """Variants that failed before (retried every sweep) and hinted products, read one by one."""
@@ -129,7 +151,10 @@ class ArticleExportFlow:
         return out
 
     async def _plan_variants(self, variants: list[ShopVariant], plan: CatalogPlan, *, full: bool) -> None:
-        bound = {b.starweb_id: b for b in self.store.bindings.all(self.ctx.id, ENTITY)}
+        bound = self.store.bindings.index(self.ctx.id, ENTITY)
+        self.issue_keys = self.store.catalog_issues.keys(
+            self.ctx.id, ENTITY
+        ) | self.store.catalog_issues.keys(self.ctx.id, ENTITY, level="warning")
         dup_shop = duplicates(v.key for v in variants if v.key)
         articles: dict[str, Any] | None = None
         master = await self._master_pricelist()
@@ -159,7 +184,7 @@ class ArticleExportFlow:
             if isinstance(found, list):
                 self._issue(plan, v, "conflict", f"Visma has more than one article numbered {v.sku!r}")
                 continue
-            self._plan_one(plan, v, body, digest, found, warnings)
+            self._plan_one(plan, v, body, digest, found, warnings, binding)
 
     def _plan_one(
         self,
@@ -169,6 +194,7 @@ class ArticleExportFlow:
         digest: str,
         found: Any,
         warnings: list[str],
+        binding: Any = None,
     ) -> None:
         reason = "; ".join(warnings)
         if found is None:
@@ -176,12 +202,13 @@ class ArticleExportFlow:
                 Action("create", v.key, v.sku, reason, run=lambda: self._create(v, body, digest, warnings))
             )
             return
-        current = found.to_wire(read_only=True)
-        changes = [k for k, want in self._compared(body).items() if _differs(current.get(k), want)]
+        changes = [k for k, want in self._compared(body).items() if _differs(getattr(found, k, None), want)]
         if not changes:
             plan.add(Action("unchanged", v.key, v.sku, run=None))
-            self._bind(v, current, digest)
-            self._clear(v, warnings)
+            if binding is None or binding.visma_id != str(found.Id) or binding.content_hash != digest:
+                self._bind(v, str(found.Id), found.Number, digest)
+            if warnings or v.key in self.issue_keys:
+                self._clear(v, warnings)
             return
         plan.add(
             Action(
@@ -190,7 +217,7 @@ class ArticleExportFlow:
                 v.sku,
                 reason,
                 changes=changes,
-                run=lambda: self._update(v, current, body, digest, warnings),
+                run=lambda: self._update(v, str(found.Id), body, digest, warnings),
             )
         )
 
@@ -257,23 +284,24 @@ class ArticleExportFlow:
         except ApiError as exc:
             raise self._failed(v, exc) from exc
         self.ref.remember_article(article)
-        self._bind(v, article.to_wire(read_only=True), digest)
+        self._bind(v, str(article.Id), article.Number, digest)
         self._clear(v, warnings)
 
     async def _update(
-        self, v: ShopVariant, current: dict[str, Any], body: dict[str, Any], digest: str, warnings: list[str]
+        self, v: ShopVariant, article_id: str, body: dict[str, Any], digest: str, warnings: list[str]
     ) -> None:
-        read_only = self.ctx.visma.articles.model.READ_ONLY
-        merged = {k: val for k, val in current.items() if val is not None and k not in read_only}
-        merged.update(self._compared(body))
-        if self.sends_price and "GrossPrice" in body:
-            merged["GrossPrice"] = body["GrossPrice"]
+        """PUT replaces the whole article: send what Visma has now with our fields changed."""
         try:
-            article = await self.ctx.visma.articles.update(str(current["Id"]), merged)
+            current = (await self.ctx.visma.articles.get(article_id)).to_wire()
+            merged = {k: val for k, val in current.items() if val is not None}
+            merged.update(self._compared(body))
+            if self.sends_price and "GrossPrice" in body:
+                merged["GrossPrice"] = body["GrossPrice"]
+            article = await self.ctx.visma.articles.update(article_id, merged)
         except ApiError as exc:
             raise self._failed(v, exc) from exc
         self.ref.remember_article(article)
-        self._bind(v, article.to_wire(read_only=True), digest)
+        self._bind(v, str(article.Id), article.Number, digest)
         self._clear(v, warnings)
 
     def _failed(self, v: ShopVariant, exc: ApiError) -> ItemError:
@@ -282,14 +310,9 @@ class ArticleExportFlow:
         log.warning("article_failed", sku=v.sku, error=message)
         return ItemError(message)
 
-    def _bind(self, v: ShopVariant, article: dict[str, Any], digest: str) -> None:
+    def _bind(self, v: ShopVariant, article_id: str, number: str | None, digest: str) -> None:
         self.store.bindings.bind(
-            self.ctx.id,
-            ENTITY,
-            v.ref,
-            str(article["Id"]),
-            visma_number=article.get("Number"),
-            content_hash=digest,
+            self.ctx.id, ENTITY, v.ref, article_id, visma_number=number, content_hash=digest
         )
 
     def _issue(self, plan: CatalogPlan, v: ShopVariant, kind: str, message: str) -> None:
@@ -301,6 +324,16 @@ class ArticleExportFlow:
             self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key, "; ".join(warnings), level="warning")
         else:
             self.store.catalog_issues.clear(self.ctx.id, ENTITY, v.key)
+
+
+def _server_date_hook(cache: dict[str, Any]) -> Any:
+    async def hook(response: Any) -> None:
+        value = response.headers.get("date")
+        if value:
+            with contextlib.suppress(TypeError, ValueError):
+                cache[SERVER_DATE] = parsedate_to_datetime(value)
+
+    return hook
 
 
 def _differs(have: Any, want: Any) -> bool:

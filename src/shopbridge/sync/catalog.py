@@ -14,6 +14,7 @@ import csv
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -99,17 +100,18 @@ async def read_shop(
     since: str | None = None,
     concurrency: int = 8,
     on_progress: Callable[[int], None] | None = None,
-) -> tuple[list[ShopVariant], str | None]:
+) -> tuple[list[ShopVariant], datetime | None]:
     """The shop's variants (of products modified since `since`, or all) and the newest `modifiedAt` seen.
 
     Product lists carry only the primary variant, so products with several variants cost one more call.
     """
     rows: list[ShopVariant] = []
-    newest = since
+    newest: datetime | None = None
     several: list[Product] = []
     async for product in client.iter_products(include=PRODUCT_INCLUDE, updatedSince=since):
-        if product.modifiedAt and (newest is None or product.modifiedAt > newest):
-            newest = product.modifiedAt
+        modified = parse_time(product.modifiedAt)
+        if modified and (newest is None or modified > newest):
+            newest = modified
         if product.hasSeveralVariants:
             several.append(product)
         elif product.primaryVariant is not None:
@@ -128,6 +130,17 @@ async def read_shop(
     for batch in await asyncio.gather(*(variants_of(p) for p in several)):
         rows.extend(batch)
     return rows, newest
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A Starweb timestamp (ISO 8601 with offset) as an aware datetime, or None."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def duplicates(keys: Iterable[str]) -> set[str]:
@@ -184,26 +197,28 @@ class CatalogPlan:
     async def apply(
         self, *, concurrency: int = 16, on_done: Callable[[Action], None] | None = None
     ) -> Counter[str]:
-        """Run every write (the client's rate limiter paces them); a failure stays on its item.
+        """Run every write with `concurrency` workers (the client's rate limiter paces them); a failure
+        stays on its item. A done write lets go of its closure, so memory falls as the plan is worked.
 
         Returns outcomes counted: the action kinds that succeeded, and ``failed``.
         """
         done: Counter[str] = Counter()
-        semaphore = asyncio.Semaphore(concurrency)
+        queue = iter(self.writes)
 
-        async def one(action: Action) -> None:
-            assert action.run is not None
-            async with semaphore:
+        async def worker() -> None:
+            for action in queue:
+                run, action.run = action.run, None
+                assert run is not None
                 try:
-                    await action.run()
+                    await run()
                     done[action.kind] += 1
                 except ItemError as exc:
-                    action.kind, action.reason, action.run = "error", str(exc), None
+                    action.kind, action.reason = "error", str(exc)
                     done["failed"] += 1
-            if on_done:
-                on_done(action)
+                if on_done:
+                    on_done(action)
 
-        await asyncio.gather(*(one(a) for a in self.writes))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
         return done
 
 

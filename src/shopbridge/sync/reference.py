@@ -24,6 +24,31 @@ T = TypeVar("T")
 SMALL_LIST_TTL_S = 300.0
 
 
+@dataclass(slots=True)
+class ArticleRecord:
+    """What the flows keep of a Visma article between sweeps (a full `Article` model weighs ~10 KB;
+    a catalogue of 20,000 would cost 200 MB)."""
+
+    Id: str
+    Number: str
+    Name: str | None = None
+    CodingId: str | None = None
+    UnitId: str | None = None
+    IsActive: bool | None = None
+    IsStock: bool | None = None
+    IsServiceArticle: bool | None = None
+    SendToWebshop: bool | None = None
+    NetPrice: Decimal | None = None
+    NetPriceWithDiscount: Decimal | None = None
+    StockBalance: Decimal | None = None
+    StockBalanceAvailable: Decimal | None = None
+    ChangedUtc: Any = None
+
+    @classmethod
+    def of(cls, article: Any) -> ArticleRecord:
+        return cls(**{name: getattr(article, name, None) for name in cls.__slots__})  # type: ignore[attr-defined]
+
+
 def article_key(number: str) -> str:
     """Article numbers and SKUs match case-insensitively, ignoring surrounding blanks."""
     return number.strip().upper()
@@ -172,7 +197,9 @@ class ReferenceData:
         )
 
     def remember_article(self, article: Any) -> None:
+        """Keep (a slim record of) an article read or written in Visma."""
         if article.Number:
+            article = article if isinstance(article, ArticleRecord) else ArticleRecord.of(article)
             old = self._articles_by_id.get(str(article.Id))
             if old is not None and old.Number and article_key(old.Number) != article_key(article.Number):
                 self._articles.pop(article_key(old.Number), None)

@@ -114,7 +114,7 @@ class ShopCatalogFlow:
         changed = await self._changed_keys(by_key, since) | self._held_back_moved(by_key)
         plan = CatalogPlan("visma")
         shop: dict[str, list[ShopVariant]] = {}
-        bound = {b.visma_id: b for b in self.store.bindings.all(self.ctx.id, VARIANT)}
+        bound = {b.visma_id: b for b in self.store.bindings.index(self.ctx.id, VARIANT).values()}
         self.lookup["sizes"] = Counter(b.starweb_id.split(":")[0] for b in bound.values())
         unbound = [k for k in changed if not _is_list(by_key[k]) and str(by_key[k].Id) not in bound]
         if observe or len(unbound) > LOOKUP_LIMIT:
@@ -125,7 +125,7 @@ class ShopCatalogFlow:
             for key in unbound:
                 shop[key] = await self._find_in_shop(by_key[key].Number)
         hashes = {
-            e: {b.starweb_id: b.content_hash for b in self.store.bindings.all(self.ctx.id, e)}
+            e: {ref: b.content_hash for ref, b in self.store.bindings.index(self.ctx.id, e).items()}
             for e in (PRICE, STOCK)
         }
         for key in sorted(changed):
@@ -465,7 +465,9 @@ class ShopCatalogFlow:
         }
         try:
             product = await self.ctx.starweb.create_product(body)
-            variants = await self.ctx.starweb.list_variants(int(product.productId or 0))
+            variants = product.all_variants() or await self.ctx.starweb.list_variants(
+                int(product.productId or 0)
+            )
         except ApiError as exc:
             raise self._failed(article, key, exc) from exc
         found = next((v for v in variants if article_key(v.sku or "") == key), None)
