@@ -282,20 +282,25 @@ def sync(
     raise typer.Exit(print_reports(s, reports))
 
 
-async def sweep_all(s: Store, connections: list[Any], *, show_progress: bool = False) -> list[SweepReport]:
-    """One order sweep per connection, one after the other, with a progress bar."""
-    from shopbridge.sync.flows import sweep_connection
-
-    reports = []
-    with Progress(
+def progress_bar(*, disable: bool = False) -> Progress:
+    """The progress bar every long command shows (spinner, text, bar, done/total; gone when finished)."""
+    return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         console=console,
-        disable=not show_progress,
+        disable=disable,
         transient=True,
-    ) as progress:
+    )
+
+
+async def sweep_all(s: Store, connections: list[Any], *, show_progress: bool = False) -> list[SweepReport]:
+    """One order sweep per connection, one after the other, with a progress bar."""
+    from shopbridge.sync.flows import sweep_connection
+
+    reports = []
+    with progress_bar(disable=not show_progress) as progress:
         for c in connections:
             task = progress.add_task(f"{c.name}: orders", total=None)
 
@@ -313,28 +318,47 @@ async def sweep_all(s: Store, connections: list[Any], *, show_progress: bool = F
 
 def print_reports(s: Store, reports: list[SweepReport]) -> int:
     """The summary table of a sweep, then what waits and why; returns the exit code."""
-    table = Table("connection", "transferred", "needs review", "waiting for fix", "retry later", "API calls")
+    table = Table(
+        "connection",
+        "transferred",
+        "needs review",
+        "waiting for fix",
+        "waiting for quota",
+        "retry later",
+        "catalogue written",
+        "catalogue waiting",
+        "API calls",
+    )
     waiting_total = 0
     for r in reports:
         c = r.counts
+        written = sum(n for k, n in c.items() if k.split("_")[0] in ("article", "product") and _is_write(k))
+        catalogue_waiting = sum(n for k, n in c.items() if k.endswith(("_error", "_conflict", "_failed")))
         waiting = c["waiting_for_fix"] + c["needs_review"] + c["retry_later"] + c["error"]
-        waiting_total += waiting
+        waiting_total += waiting + c["waiting_for_quota"] + catalogue_waiting + c["config_error"]
         table.add_row(
             r.connection,
             str(c["transferred"]),
             str(c["needs_review"]),
             str(c["waiting_for_fix"]),
+            str(c["waiting_for_quota"]),
             str(c["retry_later"] + c["error"]),
+            str(written),
+            str(catalogue_waiting),
             str(r.api_calls),
         )
     console.print(table)
     for r in reports:
         if r.waiting:
-            detail = Table("order", "why it waits", title=f"{r.connection}: waiting", title_justify="left")
+            detail = Table("item", "why it waits", title=f"{r.connection}: waiting", title_justify="left")
             for ref, reason in sorted(r.waiting.items(), key=lambda kv: kv[0].zfill(12)):
                 detail.add_row(ref, reason)
             console.print(detail)
     return EXIT_WAITING if waiting_total else EXIT_OK
+
+
+def _is_write(count_key: str) -> bool:
+    return count_key.endswith(("_create", "_update"))
 
 
 # ---------------------------------------------------------------------- orders

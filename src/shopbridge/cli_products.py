@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from shopbridge.sync.catalog import CatalogPlan
@@ -56,6 +55,7 @@ def initial(
 async def _initial(
     s: Any, connection_id: int, source: str, *, apply: bool, console: Any
 ) -> tuple[CatalogPlan, Any]:
+    from shopbridge.cli import progress_bar
     from shopbridge.sync.articles import ArticleExportFlow
     from shopbridge.sync.shop_catalog import ShopCatalogFlow
 
@@ -65,14 +65,7 @@ async def _initial(
                 f"{ctx.name} is not the product master shop (product_master false): nothing to send"
             )
         ctx.settings = _one_way(ctx.settings, source)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with progress_bar() as progress:
             task = progress.add_task("reading both catalogues", total=None)
             if source == "starweb":
                 plan = await ArticleExportFlow(ctx).plan(full=True)

@@ -15,7 +15,6 @@ catalogue costs one list page and no write. An existing article with the same nu
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,9 +27,10 @@ from shopbridge.domain.money import gross_from_net
 from shopbridge.domain.text import shorten
 from shopbridge.http.errors import ApiError
 from shopbridge.store import content_hash
-from shopbridge.sync.base import Hint, SweepReport
+from shopbridge.sync.base import Hint
 from shopbridge.sync.catalog import (
     Action,
+    CatalogFlow,
     CatalogPlan,
     ItemError,
     ShopVariant,
@@ -41,32 +41,29 @@ from shopbridge.sync.catalog import (
 )
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.directions import direction
-from shopbridge.sync.reference import ReferenceData, article_key
+from shopbridge.sync.reference import article_key
 
 log = structlog.get_logger(__name__)
 
 ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
 CURSOR = "catalog_out.products_modified"
-FULL_AT = "catalog_out.full_at"
 SERVER_DATE = "starweb_server_date"  # ctx.cache: the shop's clock, from its last answer's Date header
 SETTLED_S = 5
 MAX_NUMBER = 40
 MAX_NAME = 50
 
 
-class ArticleExportFlow:
+class ArticleExportFlow(CatalogFlow):
     """Starweb variants → Visma articles (see the module docstring)."""
 
     name = "articles"
+    prefix = "article"
+    full_at = "catalog_out.full_at"
 
     def __init__(
         self, ctx: ConnectionContext, *, on_progress: Callable[[str, int], None] | None = None
     ) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.settings = ctx.settings
-        self.on_progress = on_progress
-        self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        super().__init__(ctx, on_progress=on_progress)
         if SERVER_DATE not in ctx.cache:
             ctx.cache[SERVER_DATE] = None
             ctx.starweb.add_response_hook(_server_date_hook(ctx.cache))
@@ -78,29 +75,6 @@ class ArticleExportFlow:
     @property
     def sends_price(self) -> bool:
         return direction(self.settings, "prices") == "to_visma"
-
-    async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
-        """Plan what changed (everything every `catalog_full_check_s`) and write it."""
-        report = SweepReport(self.ctx.name)
-        if not self.active:
-            return report
-        calls = self.ctx.api_calls
-        full = self._full_due()
-        plan = await self.plan(full=full, hints=hints)
-        done = await plan.apply()
-        for action in plan.actions:
-            if action.kind in ("error", "conflict"):
-                report.add(f"article_{action.kind}", action.label, action.reason)
-        for kind, n in done.items():
-            report.counts[f"article_{kind}"] += n
-        if full:
-            self.store.cursors.set(self.ctx.id, FULL_AT, str(time.time()))
-        report.api_calls = self.ctx.api_calls - calls
-        return report
-
-    def _full_due(self) -> bool:
-        last = self.store.cursors.get(self.ctx.id, FULL_AT)
-        return last is None or time.time() - float(last) >= self.settings.catalog_full_check_s
 
     async def plan(self, *, full: bool = True, hints: list[Hint] | None = None) -> CatalogPlan:
         """Compare the shop's variants (all, or changed since the cursor) with Visma's articles."""

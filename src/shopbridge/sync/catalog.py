@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -231,3 +232,56 @@ def group_by_key(items: Iterable[Any], key: Callable[[Any], str]) -> dict[str, l
     for item in items:
         out[key(item)].append(item)
     return out
+
+
+class CatalogFlow:
+    """The template both catalogue flows share: a sweep plans what changed (everything every
+    `catalog_full_check_s`), applies the writes, and reports errors and conflicts by SKU.
+
+    A subclass sets `name`, `prefix` (of its report counts) and `full_at` (its cursor name), and
+    gives `active` and `plan(full=..., hints=...)`.
+    """
+
+    name = "catalog"
+    prefix = "catalog"
+    full_at = "catalog.full_at"
+
+    def __init__(self, ctx: Any, *, on_progress: Callable[[str, int], None] | None = None) -> None:
+        from shopbridge.sync.reference import ReferenceData
+
+        self.ctx = ctx
+        self.store = ctx.store
+        self.settings = ctx.settings
+        self.on_progress = on_progress
+        self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+
+    @property
+    def active(self) -> bool:
+        raise NotImplementedError
+
+    async def plan(self, *, full: bool = True, hints: list[Any] | None = None) -> CatalogPlan:
+        raise NotImplementedError
+
+    async def sweep(self, hints: list[Any] | None = None) -> Any:
+        from shopbridge.sync.base import SweepReport
+
+        report = SweepReport(self.ctx.name)
+        if not self.active:
+            return report
+        calls = self.ctx.api_calls
+        full = self._full_due()
+        plan = await self.plan(full=full, hints=hints)
+        done = await plan.apply()
+        for action in plan.actions:
+            if action.kind in ("error", "conflict"):
+                report.add(f"{self.prefix}_{action.kind}", action.label, action.reason)
+        for kind, n in done.items():
+            report.counts[f"{self.prefix}_{kind}"] += n
+        if full:
+            self.store.cursors.set(self.ctx.id, self.full_at, str(time.time()))
+        report.api_calls = self.ctx.api_calls - calls
+        return report
+
+    def _full_due(self) -> bool:
+        last = self.store.cursors.get(self.ctx.id, self.full_at)
+        return last is None or time.time() - float(last) >= self.settings.catalog_full_check_s

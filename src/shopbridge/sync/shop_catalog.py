@@ -20,7 +20,6 @@ reads list pages and writes nothing. Items that failed are retried every sweep.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +31,20 @@ import structlog
 
 from shopbridge.http.errors import ApiError
 from shopbridge.store import content_hash
-from shopbridge.sync.base import Hint, SweepReport
-from shopbridge.sync.catalog import Action, CatalogPlan, ItemError, ShopVariant, parse_ref, read_shop
+from shopbridge.sync.base import Hint
+from shopbridge.sync.catalog import (
+    Action,
+    CatalogFlow,
+    CatalogPlan,
+    ItemError,
+    ShopVariant,
+    parse_ref,
+    read_shop,
+)
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.directions import direction
 from shopbridge.sync.pricing import campaign_price, rule_price
-from shopbridge.sync.reference import ReferenceData, article_key
+from shopbridge.sync.reference import article_key
 from shopbridge.visma.client import parse_server_time
 
 log = structlog.get_logger(__name__)
@@ -45,7 +52,6 @@ log = structlog.get_logger(__name__)
 VARIANT, PRICE, STOCK = "variant", "price", "stock"  # binding entity types, see the module docstring
 ISSUE = "product"
 CURSOR = "catalog_in.articles_changed"
-FULL_AT = "catalog_in.full_at"
 SKU_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 LOOKUP_LIMIT = 50  # more unbound articles than this: read the whole shop instead of one look-up each
 
@@ -59,48 +65,30 @@ class Desired:
     stock: dict[str, Any] | None  # {"quantity": int, "status": int, "location": int}
 
 
-class ShopCatalogFlow:
+class ShopCatalogFlow(CatalogFlow):
     """Visma articles → Starweb products, prices, pricelists and stock (see the module docstring)."""
 
     name = "shop_catalog"
+    prefix = "product"
+    full_at = "catalog_in.full_at"
 
     def __init__(
         self, ctx: ConnectionContext, *, on_progress: Callable[[str, int], None] | None = None
     ) -> None:
-        self.ctx = ctx
-        self.store = ctx.store
-        self.settings = ctx.settings
-        self.on_progress = on_progress
-        self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        super().__init__(ctx, on_progress=on_progress)
         self.parts = {e for e in ("products", "prices", "pricelists", "stock") if self._to_shop(e)}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.parts)
 
     def _to_shop(self, entity: str) -> bool:
         return direction(self.settings, entity) == "to_starweb"
 
-    async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
-        report = SweepReport(self.ctx.name)
-        if not self.parts:
-            return report
-        calls = self.ctx.api_calls
-        full = self._full_due()
-        plan = await self.plan(full=full)
-        done = await plan.apply()
-        for action in plan.actions:
-            if action.kind in ("error", "conflict"):
-                report.add(f"product_{action.kind}", action.label, action.reason)
-        for kind, n in done.items():
-            report.counts[f"product_{kind}"] += n
-        if full:
-            self.store.cursors.set(self.ctx.id, FULL_AT, str(time.time()))
-        report.api_calls = self.ctx.api_calls - calls
-        return report
-
-    def _full_due(self) -> bool:
-        last = self.store.cursors.get(self.ctx.id, FULL_AT)
-        return last is None or time.time() - float(last) >= self.settings.catalog_full_check_s
-
     # -- planning ---------------------------------------------------------------------------------
-    async def plan(self, *, full: bool = True, observe: bool = False) -> CatalogPlan:
+    async def plan(
+        self, *, full: bool = True, hints: list[Hint] | None = None, observe: bool = False
+    ) -> CatalogPlan:
         """What to write for the articles changed since the cursor (all when `full`).
 
         `observe` reads the whole shop first and compares with what it shows (initial sync: nothing is
