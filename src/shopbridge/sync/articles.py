@@ -26,6 +26,7 @@ import structlog
 from shopbridge.domain.money import gross_from_net
 from shopbridge.domain.text import shorten
 from shopbridge.http.errors import ApiError
+from shopbridge.plugins import PluginError
 from shopbridge.store import content_hash
 from shopbridge.sync.base import Hint
 from shopbridge.sync.catalog import (
@@ -73,6 +74,11 @@ class ArticleExportFlow(CatalogFlow):
         return direction(self.settings, "products") == "to_visma"
 
     @property
+    def _keep_products(self) -> bool:
+        """Field mappings and plugins see the product as read; nothing else needs it."""
+        return bool(self.settings.article_field_map or self.ctx.plugins.names)
+
+    @property
     def sends_price(self) -> bool:
         return direction(self.settings, "prices") == "to_visma"
 
@@ -82,6 +88,7 @@ class ArticleExportFlow(CatalogFlow):
         variants, newest = await read_shop(
             self.ctx.starweb,
             language=self.settings.product_language,
+            keep_products=self._keep_products,
             since=since,
             on_progress=(lambda n: self.on_progress("read", n)) if self.on_progress else None,
         )
@@ -117,9 +124,9 @@ class ArticleExportFlow(CatalogFlow):
             elif product.productId:
                 product_ids.add(int(product.productId))
         for pid in product_ids:
-            product = await self.ctx.starweb.get_product(pid, include="languages")
+            product = await self.ctx.starweb.get_product(pid, include="languages,metaData")
             for v in await self.ctx.starweb.list_variants(pid, include="prices,attributeValues"):
-                row = shop_variant(product, v, self.settings.product_language)
+                row = shop_variant(product, v, self.settings.product_language, keep=self._keep_products)
                 if row.key not in seen:
                     out.append(row)
         return out
@@ -223,14 +230,17 @@ class ArticleExportFlow(CatalogFlow):
         if price is not None:
             body["NetPrice"] = Decimal(price)
             body["GrossPrice"] = gross_from_net(Decimal(price), rate)
+        try:  # article_field_map and code plugins (shopbridge_article_body)
+            body = await self.ctx.plugins.article_body(body, product=v.product)
+        except PluginError as exc:
+            raise ItemError(str(exc)) from exc
         return body, warnings
 
     def _compared(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The fields an update keeps in step (the price only when prices flow to Visma)."""
-        keys = ["Number", "Name", "CodingId", "IsActive"]
-        if self.sends_price:
-            keys += ["NetPrice"]
-        return {k: body[k] for k in keys if k in body}
+        """The fields an update keeps in step: all but those only a create sets (unit, stock flag;
+        the price too unless prices flow to Visma). Fields a plugin adds are kept in step."""
+        create_only = {"UnitId", "IsStock", "GrossPrice"} | (set() if self.sends_price else {"NetPrice"})
+        return {k: v for k, v in body.items() if k not in create_only}
 
     async def _master_pricelist(self) -> int | None:
         lists = await self.ref.cached("pricelists", self.ctx.starweb.list_pricelists)

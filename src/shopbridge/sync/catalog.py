@@ -46,6 +46,7 @@ class ShopVariant:
     stock_status_id: int | None
     modified_at: str | None = None
     several: bool = False  # the product has more than one variant
+    product: dict[str, Any] | None = None  # the product as read (kept for plugins and field mappings)
 
     @property
     def key(self) -> str:
@@ -74,8 +75,9 @@ def _lang_name(languages: Iterable[Any] | None, lang: str) -> str:
     return str(items[0].get("name") or "") if items else ""
 
 
-def shop_variant(product: Product, variant: Variant, language: str) -> ShopVariant:
-    """The neutral row of one variant (the product read with `PRODUCT_INCLUDE`)."""
+def shop_variant(product: Product, variant: Variant, language: str, *, keep: bool = False) -> ShopVariant:
+    """The neutral row of one variant (the product read with `PRODUCT_INCLUDE`); `keep` keeps the
+    product's wire form on it."""
     attributes = [_lang_name(a.languages, language) for a in variant.attributeValues or []]
     return ShopVariant(
         product_id=int(product.productId or 0),
@@ -91,6 +93,7 @@ def shop_variant(product: Product, variant: Variant, language: str) -> ShopVaria
         stock_status_id=variant.stockStatusId,
         modified_at=product.modifiedAt,
         several=bool(product.hasSeveralVariants),
+        product=product.model_dump(mode="json", exclude_none=True) if keep else None,
     )
 
 
@@ -101,22 +104,25 @@ async def read_shop(
     since: str | None = None,
     concurrency: int = 8,
     on_progress: Callable[[int], None] | None = None,
+    keep_products: bool = False,
 ) -> tuple[list[ShopVariant], datetime | None]:
     """The shop's variants (of products modified since `since`, or all) and the newest `modifiedAt` seen.
 
     Product lists carry only the primary variant, so products with several variants cost one more call.
+    `keep_products` keeps each product's wire form (with its meta data) on its rows, for plugins.
     """
+    include = PRODUCT_INCLUDE + ",metaData" if keep_products else PRODUCT_INCLUDE
     rows: list[ShopVariant] = []
     newest: datetime | None = None
     several: list[Product] = []
-    async for product in client.iter_products(include=PRODUCT_INCLUDE, updatedSince=since):
+    async for product in client.iter_products(include=include, updatedSince=since):
         modified = parse_time(product.modifiedAt)
         if modified and (newest is None or modified > newest):
             newest = modified
         if product.hasSeveralVariants:
             several.append(product)
         elif product.primaryVariant is not None:
-            rows.append(shop_variant(product, product.primaryVariant, language))
+            rows.append(shop_variant(product, product.primaryVariant, language, keep=keep_products))
             if on_progress:
                 on_progress(1)
     semaphore = asyncio.Semaphore(concurrency)
@@ -126,7 +132,7 @@ async def read_shop(
             found = await client.list_variants(int(product.productId or 0), include=VARIANT_INCLUDE)
         if on_progress:
             on_progress(len(found))
-        return [shop_variant(product, v, language) for v in found]
+        return [shop_variant(product, v, language, keep=keep_products) for v in found]
 
     for batch in await asyncio.gather(*(variants_of(p) for p in several)):
         rows.extend(batch)

@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from shopbridge.http.errors import ApiError
+from shopbridge.plugins import PluginError
 from shopbridge.store import content_hash
 from shopbridge.sync.base import Hint
 from shopbridge.sync.catalog import (
@@ -452,12 +453,15 @@ class ShopCatalogFlow(CatalogFlow):
             "variants": [variant],
         }
         try:
+            body = await self.ctx.plugins.product_body(body, article=_wire(article), product=None)
             product = await self.ctx.starweb.create_product(body)
             variants = product.all_variants() or await self.ctx.starweb.list_variants(
                 int(product.productId or 0)
             )
         except ApiError as exc:
             raise self._failed(article, key, exc) from exc
+        except PluginError as exc:
+            raise self._failed(article, key, None, str(exc)) from exc
         found = next((v for v in variants if article_key(v.sku or "") == key), None)
         if found is None:
             raise self._failed(article, key, None, "the shop made the product but not its variant")
@@ -479,14 +483,16 @@ class ShopCatalogFlow(CatalogFlow):
                 await sw.update_variant(product_id, variant_id, {"isActive": parts[VARIANT][1]["active"]})
             elif VARIANT in parts:
                 want = parts[VARIANT][1]
-                await sw.update_product(
-                    product_id,
-                    {
-                        "visibility": "visible" if want["active"] else "hidden",
-                        "defaultVatRate": want["vat"],
-                        "languages": [{"langCode": self.settings.product_language, "name": want["name"]}],
-                    },
+                changes = {
+                    "visibility": "visible" if want["active"] else "hidden",
+                    "defaultVatRate": want["vat"],
+                    "languages": [{"langCode": self.settings.product_language, "name": want["name"]}],
+                }
+                product = {"productId": product_id}
+                changes = await self.ctx.plugins.product_body(
+                    changes, article=_wire(article), product=product
                 )
+                await sw.update_product(product_id, changes)
             if PRICE in parts:
                 for pid, (price, special) in parts[PRICE][1].items():
                     if price is not None:
@@ -504,6 +510,8 @@ class ShopCatalogFlow(CatalogFlow):
                 )
         except ApiError as exc:
             raise self._failed(article, key, exc) from exc
+        except PluginError as exc:
+            raise self._failed(article, key, None, str(exc)) from exc
         self._record(article, ref, parts)
         note = (parts.get(STOCK) or (None, {}))[1].get("note")
         if note:
@@ -523,8 +531,10 @@ class ShopCatalogFlow(CatalogFlow):
             self.store.bindings.bind(self.ctx.id, VARIANT, ref, str(article.Id), visma_number=article.Number)
 
     def _failed(self, article: Any, key: str, exc: ApiError | None, message: str | None = None) -> ItemError:
-        text = message or (getattr(exc, "hint", None) or (exc.message if exc else "failed"))
-        full = f"the shop refused {article.Number!r}: {text}"
+        if exc is None:
+            full = f"{article.Number!r}: {message or 'failed'}"
+        else:
+            full = f"the shop refused {article.Number!r}: {getattr(exc, 'hint', None) or exc.message}"
         self.store.catalog_issues.report(self.ctx.id, ISSUE, key, full)
         log.warning("product_failed", number=article.Number, error=full)
         return ItemError(full)
@@ -557,6 +567,14 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
 def _variant_only(product: dict[str, Any]) -> dict[str, Any]:
     """The product part for a variant of a product with several: only its active flag is ours."""
     return {"active": product["active"], "variant_only": True}
+
+
+def _wire(article: Any) -> dict[str, Any]:
+    """The article as plugins see it (the fields the flows keep, by their Visma names)."""
+    slots = getattr(article, "__slots__", None)
+    if slots:
+        return {name: getattr(article, name) for name in slots}
+    return article.to_wire(read_only=True) if hasattr(article, "to_wire") else dict(article)
 
 
 def _is_list(value: Any) -> bool:
