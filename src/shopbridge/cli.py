@@ -318,34 +318,23 @@ async def sweep_all(s: Store, connections: list[Any], *, show_progress: bool = F
 
 def print_reports(s: Store, reports: list[SweepReport]) -> int:
     """The summary table of a sweep, then what waits and why; returns the exit code."""
-    table = Table(
-        "connection",
-        "transferred",
-        "needs review",
-        "waiting for fix",
-        "waiting for quota",
-        "retry later",
-        "catalogue written",
-        "catalogue waiting",
-        "API calls",
-    )
+    table = Table("connection", "transferred", "needs review", "waiting", "catalogue", "API calls")
     waiting_total = 0
     for r in reports:
         c = r.counts
         written = sum(n for k, n in c.items() if k.split("_")[0] in ("article", "product") and _is_write(k))
         catalogue_waiting = sum(n for k, n in c.items() if k.endswith(("_error", "_conflict", "_failed")))
-        waiting = c["waiting_for_fix"] + c["needs_review"] + c["retry_later"] + c["error"]
-        waiting_total += waiting + c["waiting_for_quota"] + catalogue_waiting + c["config_error"]
+        parts = {
+            "for a fix": c["waiting_for_fix"],
+            "for quota": c["waiting_for_quota"],
+            "retry later": c["retry_later"] + c["error"],
+            "config": c["config_error"],
+        }
+        waiting_total += sum(parts.values()) + c["needs_review"] + catalogue_waiting
+        waiting = ", ".join(f"{n} {what}" for what, n in parts.items() if n) or "0"
+        catalogue = f"{written} written, {catalogue_waiting} waiting" if written or catalogue_waiting else "-"
         table.add_row(
-            r.connection,
-            str(c["transferred"]),
-            str(c["needs_review"]),
-            str(c["waiting_for_fix"]),
-            str(c["waiting_for_quota"]),
-            str(c["retry_later"] + c["error"]),
-            str(written),
-            str(catalogue_waiting),
-            str(r.api_calls),
+            r.connection, str(c["transferred"]), str(c["needs_review"]), waiting, catalogue, str(r.api_calls)
         )
     console.print(table)
     for r in reports:

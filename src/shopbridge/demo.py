@@ -210,6 +210,14 @@ async def run_demo(
             f"See them with: shopbridge --data-dir {data} orders list"
         )
         await demo_status_feedback(store, console)
+        if shops > 1:
+            from shopbridge.plans import usage_lines
+
+            for line in usage_lines(store, connection=DEMO_CONNECTION):
+                console.print(
+                    f"usage {line.month}: {line.transferred_orders} orders over {line.shops} shops on one "
+                    f"Visma company (plan {line.plan}); `shopbridge --data-dir {data} usage` shows it per month"
+                )
         if preset:
             from shopbridge.demo_catalog import demo_catalog_change
 
