@@ -216,7 +216,7 @@ async def run_demo(
             for line in usage_lines(store, connection=DEMO_CONNECTION):
                 console.print(
                     f"usage {line.month}: {line.transferred_orders} orders over {line.shops} shops on one "
-                    f"Visma company (plan {line.plan}); `shopbridge --data-dir {data} usage` shows it per month"
+                    f"Visma company (plan {line.plan}); see `shopbridge --data-dir {data} usage`"
                 )
         if preset:
             from shopbridge.demo_catalog import demo_catalog_change
