@@ -165,6 +165,15 @@ class CatalogIssues:
                 update={"level": level, "message": message, "last_seen": now},
             )
 
+    def clear_entity(self, connection_id: int, entity: str) -> None:
+        """Forget every issue of `entity` (before checking them all again)."""
+        with self._session() as s:
+            s.execute(
+                delete(CatalogIssue).where(
+                    CatalogIssue.connection_id == connection_id, CatalogIssue.entity == entity
+                )
+            )
+
     def clear(self, connection_id: int, entity: str, key: str) -> None:
         with self._session() as s:
             s.execute(

@@ -319,6 +319,15 @@ class ShopCatalogFlow(CatalogFlow):
         except ApiError:  # no Pro variant: rules only
             visma_lists = []
         sources: dict[str, Any] = {}
+        self.store.catalog_issues.clear_entity(self.ctx.id, "pricelist")  # checked again below
+        known = {str(pl.pricelistId) for pl in pricelists}
+        for pid in sorted((set(self.settings.pricelist_map) | set(self.settings.price_rules)) - known):
+            self.store.catalog_issues.report(
+                self.ctx.id,
+                "pricelist",
+                pid,
+                f"the settings name pricelist {pid}, which the shop does not have",
+            )
         for pl in pricelists:
             pid = str(pl.pricelistId)
             if pl.isMaster:
