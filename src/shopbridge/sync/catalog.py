@@ -29,7 +29,7 @@ VARIANT_INCLUDE = "prices,attributeValues"
 KINDS = ("create", "update", "unchanged", "conflict", "skipped", "error")
 
 
-@dataclass
+@dataclass(slots=True)
 class ShopVariant:
     """One Starweb variant with what the catalogue flows compare."""
 

@@ -15,6 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from shopbridge.domain.money import normalize_rate
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.visma.client import VismaClient
@@ -22,6 +24,27 @@ from shopbridge.visma.mapping import ArticleRef, visma_rate
 
 T = TypeVar("T")
 SMALL_LIST_TTL_S = 300.0
+
+
+class ArticleSlim(BaseModel):
+    """The fields of an article list row the flows keep (the rest is not even parsed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    Id: str
+    Number: str | None = None
+    Name: str | None = None
+    CodingId: str | None = None
+    UnitId: str | None = None
+    IsActive: bool | None = None
+    IsStock: bool | None = None
+    IsServiceArticle: bool | None = None
+    SendToWebshop: bool | None = None
+    NetPrice: Decimal | None = None
+    NetPriceWithDiscount: Decimal | None = None
+    StockBalance: Decimal | None = None
+    StockBalanceAvailable: Decimal | None = None
+    ChangedUtc: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -167,7 +190,7 @@ class ReferenceData:
 
     async def refresh_articles(self) -> None:
         """Load all articles the first time, then only those changed since the last cursor."""
-        page = await self.visma.articles.changed_since(self._article_cursor)
+        page = await self.visma.articles.changed_since(self._article_cursor, model=ArticleSlim)
         for article in page.items:
             self.remember_article(article)
         self._article_cursor = page.cursor

@@ -295,7 +295,7 @@ class VismaClient(ApiClient):
             order_by = f"{field} asc"
         if order_by:
             query.setdefault("$orderby", order_by)
-        items: list[dict[str, Any]] = []
+        items: list[M] = []
         pages = 0
         for _ in range(max(attempts, 1)):
             items, pages, cursor, total, stable = [], 0, None, None, True
@@ -307,16 +307,18 @@ class VismaClient(ApiClient):
                     total = meta.get("TotalNumberOfResults")
                 elif meta.get("TotalNumberOfResults") != total:
                     stable = False
-                items.extend(body.get("Data") or [])
+                # parsed page by page: a large list never sits in memory twice (raw and parsed)
+                items.extend(model.model_validate(i) for i in body.get("Data") or [])
             if pages > 1 and cursor is not None:
                 stable = stable and not any(
-                    (changed := parse_server_time(item.get(field))) is not None and changed > cursor
+                    (changed := parse_server_time(getattr(item, field, None))) is not None
+                    and changed > cursor
                     for item in items
                 )
             if stable:
-                return ChangedPage([model.model_validate(i) for i in items], cursor, True, pages)
-        unique = {str(i.get("Id")): i for i in items}  # keep the last copy of rows read twice
-        return ChangedPage([model.model_validate(i) for i in unique.values()], since, False, pages)
+                return ChangedPage(items, cursor, True, pages)
+        unique = {str(getattr(i, "Id", None)): i for i in items}  # keep the last copy of rows read twice
+        return ChangedPage(list(unique.values()), since, False, pages)
 
     # -- generic writes ---------------------------------------------------------------------------
     async def write(
@@ -484,8 +486,11 @@ class Articles(_Resource[Article]):
         """PUT /articles/{id}. Idempotent."""
         return await self._c.write("PUT", f"{self.path}/{_seg(article_id)}", Article, article)
 
-    async def changed_since(self, since: datetime | None, **kw: Any) -> ChangedPage[Article]:
-        return await self._c.changed_since(self.path, model=Article, since=since, field="ChangedUtc", **kw)
+    async def changed_since(
+        self, since: datetime | None, *, model: type[Any] = Article, **kw: Any
+    ) -> ChangedPage[Any]:
+        """Articles changed after `since` (all when None); `model` may be a slimmer parse of them."""
+        return await self._c.changed_since(self.path, model=model, since=since, field="ChangedUtc", **kw)
 
 
 class ArticleAccountCodings(_Resource[ArticleAccountCoding]):
