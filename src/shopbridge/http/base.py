@@ -11,9 +11,12 @@ failure of a non-idempotent call is raised to the caller, never repeated blindly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -67,6 +70,7 @@ class ApiClient:
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.calls: Counter[str] = Counter()  # "METHOD /path-template-ish" -> count, for benches
+        self.server_date: datetime | None = None  # the server's clock, from its last answer's Date header
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -222,6 +226,10 @@ class ApiClient:
                 method=method,
                 path=path,
             ) from exc
+        date = response.headers.get("date")
+        if date:
+            with contextlib.suppress(TypeError, ValueError):
+                self.server_date = parsedate_to_datetime(date)
         log.debug(
             "http.call",
             service=self.service,

@@ -119,22 +119,6 @@ class OrderLines:
                 out[sku] += Decimal(qty)
         return dict(out)
 
-    def totals(self, connection_id: int, order_ids: Iterable[str]) -> dict[str, Decimal]:
-        """Summed quantity per SKU over `order_ids`."""
-        ids = list(order_ids)
-        out: dict[str, Decimal] = defaultdict(Decimal)
-        with self._session() as s:
-            for start in range(0, len(ids), 500):
-                rows = s.execute(
-                    select(OrderLine.sku, OrderLine.quantity).where(
-                        OrderLine.connection_id == connection_id,
-                        OrderLine.starweb_order_id.in_(ids[start : start + 500]),
-                    )
-                )
-                for sku, qty in rows:
-                    out[sku] += Decimal(qty)
-        return dict(out)
-
 
 class CatalogIssues:
     """Per-item catalogue problems (one short transaction per call)."""

@@ -14,11 +14,9 @@ catalogue costs one list page and no write. An existing article with the same nu
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import structlog
@@ -48,7 +46,6 @@ log = structlog.get_logger(__name__)
 
 ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
 CURSOR = "catalog_out.products_modified"
-SERVER_DATE = "starweb_server_date"  # ctx.cache: the shop's clock, from its last answer's Date header
 SETTLED_S = 5
 MAX_NUMBER = 40
 MAX_NAME = 50
@@ -65,9 +62,6 @@ class ArticleExportFlow(CatalogFlow):
         self, ctx: ConnectionContext, *, on_progress: Callable[[str, int], None] | None = None
     ) -> None:
         super().__init__(ctx, on_progress=on_progress)
-        if SERVER_DATE not in ctx.cache:
-            ctx.cache[SERVER_DATE] = None
-            ctx.starweb.add_response_hook(_server_date_hook(ctx.cache))
 
     @property
     def active(self) -> bool:
@@ -105,7 +99,7 @@ class ArticleExportFlow(CatalogFlow):
         again next time (a product changed later in that same second is not missed). Once the shop's
         clock (its `Date` header) is past that second, nothing can be stamped with it any more: the
         cursor moves one second on, and an unchanged shop costs one empty list page."""
-        server_now = self.ctx.cache.get(SERVER_DATE)
+        server_now = self.ctx.starweb.server_date
         if server_now is not None and server_now - newest > timedelta(seconds=SETTLED_S):
             newest = newest + timedelta(seconds=1)
         before = parse_time(since)
@@ -308,16 +302,6 @@ class ArticleExportFlow(CatalogFlow):
             self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key, "; ".join(warnings), level="warning")
         else:
             self.store.catalog_issues.clear(self.ctx.id, ENTITY, v.key)
-
-
-def _server_date_hook(cache: dict[str, Any]) -> Any:
-    async def hook(response: Any) -> None:
-        value = response.headers.get("date")
-        if value:
-            with contextlib.suppress(TypeError, ValueError):
-                cache[SERVER_DATE] = parsedate_to_datetime(value)
-
-    return hook
 
 
 def _differs(have: Any, want: Any) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +22,8 @@ from typing import Any
 
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.starweb.schemas import Product, Variant
-from shopbridge.sync.reference import article_key
+from shopbridge.sync.base import SweepReport
+from shopbridge.sync.reference import ReferenceData, article_key
 
 PRODUCT_INCLUDE = "primaryVariant,primaryVariant.prices,primaryVariant.attributeValues,languages"
 VARIANT_INCLUDE = "prices,attributeValues"
@@ -233,13 +234,6 @@ class ItemError(Exception):
     """One catalogue item cannot be written; the message says why in plain words."""
 
 
-def group_by_key(items: Iterable[Any], key: Callable[[Any], str]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = defaultdict(list)
-    for item in items:
-        out[key(item)].append(item)
-    return out
-
-
 class CatalogFlow:
     """The template both catalogue flows share: a sweep plans what changed (everything every
     `catalog_full_check_s`), applies the writes, and reports errors and conflicts by SKU.
@@ -253,8 +247,6 @@ class CatalogFlow:
     full_at = "catalog.full_at"
 
     def __init__(self, ctx: Any, *, on_progress: Callable[[str, int], None] | None = None) -> None:
-        from shopbridge.sync.reference import ReferenceData
-
         self.ctx = ctx
         self.store = ctx.store
         self.settings = ctx.settings
@@ -268,9 +260,7 @@ class CatalogFlow:
     async def plan(self, *, full: bool = True, hints: list[Any] | None = None) -> CatalogPlan:
         raise NotImplementedError
 
-    async def sweep(self, hints: list[Any] | None = None) -> Any:
-        from shopbridge.sync.base import SweepReport
-
+    async def sweep(self, hints: list[Any] | None = None) -> SweepReport:
         report = SweepReport(self.ctx.name)
         if not self.active:
             return report

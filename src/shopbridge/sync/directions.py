@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from shopbridge import plans
 from shopbridge.sync.settings import ConnectionSettings
 
 Direction = Literal["to_visma", "to_starweb", "off"]
@@ -53,19 +54,6 @@ def direction(settings: ConnectionSettings, entity: str) -> Direction:
     chosen = settings.directions.get(entity) or preset.get(entity, "off")
     if chosen == "to_visma" and not settings.product_master:  # multishop: one shop owns the articles
         return "off"
-    if chosen != "off" and not _plan_allows(settings, FEATURE[entity]):
+    if chosen != "off" and not plans.allows(settings, FEATURE[entity]):
         return "off"
     return chosen
-
-
-def flowing(settings: ConnectionSettings, to: Direction) -> set[str]:
-    """The entities that flow `to` one side."""
-    return {e for e in ENTITIES if direction(settings, e) == to}
-
-
-def _plan_allows(settings: ConnectionSettings, feature: str) -> bool:
-    try:
-        from shopbridge import plans
-    except ImportError:  # plans arrive with the plans module; until then everything is allowed
-        return True
-    return plans.allows(settings, feature)

@@ -15,7 +15,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, TypeAdapter
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from shopbridge.domain.money import normalize_rate
 from shopbridge.starweb.client import StarwebClient
@@ -26,10 +27,11 @@ T = TypeVar("T")
 SMALL_LIST_TTL_S = 300.0
 
 
-class ArticleSlim(BaseModel):
-    """The fields of an article list row the flows keep (the rest is not even parsed)."""
-
-    model_config = ConfigDict(extra="ignore")
+@pydantic_dataclass(slots=True, config=ConfigDict(extra="ignore"))
+class ArticleRecord:
+    """What the flows keep of a Visma article between sweeps: parsed straight from a list row (the
+    other fields are not even read) or taken from a full `Article`. A full model weighs ~10 KB; a
+    catalogue of 20,000 would cost 200 MB."""
 
     Id: str
     Number: str | None = None
@@ -46,30 +48,18 @@ class ArticleSlim(BaseModel):
     StockBalanceAvailable: Decimal | None = None
     ChangedUtc: datetime | None = None
 
-
-@dataclass(slots=True)
-class ArticleRecord:
-    """What the flows keep of a Visma article between sweeps (a full `Article` model weighs ~10 KB;
-    a catalogue of 20,000 would cost 200 MB)."""
-
-    Id: str
-    Number: str
-    Name: str | None = None
-    CodingId: str | None = None
-    UnitId: str | None = None
-    IsActive: bool | None = None
-    IsStock: bool | None = None
-    IsServiceArticle: bool | None = None
-    SendToWebshop: bool | None = None
-    NetPrice: Decimal | None = None
-    NetPriceWithDiscount: Decimal | None = None
-    StockBalance: Decimal | None = None
-    StockBalanceAvailable: Decimal | None = None
-    ChangedUtc: Any = None
+    @classmethod
+    def model_validate(cls, row: Any) -> ArticleRecord:
+        """One list row (what `VismaClient.changed_since` calls per row)."""
+        return _RECORD.validate_python(row)
 
     @classmethod
     def of(cls, article: Any) -> ArticleRecord:
+        """The record of a full `Article` (a create's or update's answer)."""
         return cls(**{name: getattr(article, name, None) for name in cls.__slots__})  # type: ignore[attr-defined]
+
+
+_RECORD: TypeAdapter[ArticleRecord] = TypeAdapter(ArticleRecord)
 
 
 def article_key(number: str) -> str:
@@ -92,9 +82,6 @@ class ReferenceData:
 
     async def cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
         """`load()`'s value, kept for a few minutes under `name`."""
-        return await self._cached(name, load)
-
-    async def _cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
         hit = self._small.get(name)
         if hit and time.monotonic() - hit[0] < SMALL_LIST_TTL_S:
             return hit[1]
@@ -107,7 +94,7 @@ class ReferenceData:
 
     # -- Starweb ----------------------------------------------------------------------------------
     async def order_statuses(self) -> list[Any]:
-        return await self._cached("statuses", self.starweb.list_order_statuses)
+        return await self.cached("statuses", self.starweb.list_order_statuses)
 
     async def status_ids(self, wanted: list[str]) -> tuple[set[int], list[str]]:
         """Starweb status ids for settings values (ids or idCodes); and the values that match none."""
@@ -137,7 +124,7 @@ class ReferenceData:
                     out[str(c.Id)] = visma_rate(c.VatRatePercent)
             return out
 
-        return await self._cached("codings", load)
+        return await self.cached("codings", load)
 
     async def coding_for_rate(self, rate: Decimal, configured: dict[str, str]) -> str | None:
         """The coding to give a new article of `rate`: the configured one, else the first domestic one."""
@@ -154,10 +141,10 @@ class ReferenceData:
         async def load() -> set[str]:
             return {str(c.Code).upper() for c in await self.visma.currencies.list() if c.Code}
 
-        return await self._cached("currencies", load)
+        return await self.cached("currencies", load)
 
     async def terms_of_payment(self) -> list[Any]:
-        return await self._cached("terms", self.visma.terms_of_payment.list)
+        return await self.cached("terms", self.visma.terms_of_payment.list)
 
     async def default_terms_id(self, configured: str | None) -> str | None:
         if configured:
@@ -168,7 +155,7 @@ class ReferenceData:
         return str(by_days[0].Id) if by_days else None
 
     async def units(self) -> list[Any]:
-        return await self._cached("units", self.visma.units.list)
+        return await self.cached("units", self.visma.units.list)
 
     async def default_unit_id(self, configured: str | None) -> str | None:
         if configured:
@@ -190,7 +177,7 @@ class ReferenceData:
 
     async def refresh_articles(self) -> None:
         """Load all articles the first time, then only those changed since the last cursor."""
-        page = await self.visma.articles.changed_since(self._article_cursor, model=ArticleSlim)
+        page = await self.visma.articles.changed_since(self._article_cursor, model=ArticleRecord)
         for article in page.items:
             self.remember_article(article)
         self._article_cursor = page.cursor

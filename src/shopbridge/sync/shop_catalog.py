@@ -20,6 +20,7 @@ reads list pages and writes nothing. Items that failed are retried every sweep.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,12 +42,14 @@ from shopbridge.sync.catalog import (
     ShopVariant,
     parse_ref,
     read_shop,
+    shop_variant,
 )
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.directions import direction
 from shopbridge.sync.pricing import campaign_price, rule_price
 from shopbridge.sync.reference import article_key
 from shopbridge.visma.client import parse_server_time
+from shopbridge.visma.schemas import SalesPriceListRow
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +163,7 @@ class ShopCatalogFlow(CatalogFlow):
         else:
             after = parse_server_time(since) or datetime.min.replace(tzinfo=UTC)
             keys = {k for k, a in by_key.items() if any(_changed_after(x, after) for x in _as_list(a))}
-            keys |= await self._price_rows_changed(after)
+            keys |= self._price_rows_changed(by_key, after)
         keys |= self.store.catalog_issues.keys(self.ctx.id, ISSUE) & set(by_key)
         return keys
 
@@ -378,7 +381,7 @@ class ShopCatalogFlow(CatalogFlow):
         """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc."""
         cache = self.ctx.cache.setdefault("price_rows", {"rows": {}, "cursor": None})
         page = await self.ctx.visma.changed_since(
-            "salespricelists/prices", model=self._row_model(), since=cache["cursor"], order_by=None
+            "salespricelists/prices", model=SalesPriceListRow, since=cache["cursor"], order_by=None
         )
         for row in page.items:
             cache["rows"][(str(row.SalesPriceListId), str(row.ArticleId))] = row
@@ -386,23 +389,17 @@ class ShopCatalogFlow(CatalogFlow):
         cache["cursor"] = page.cursor or cache["cursor"]
         return cache["rows"]
 
-    async def _price_rows_changed(self, after: datetime) -> set[str]:
+    def _price_rows_changed(self, by_key: dict[str, Any], after: datetime) -> set[str]:
         """Keys of articles whose price list rows changed after `after` (read with the rows)."""
         cache = self.ctx.cache.get("price_rows")
         if not cache or "pricelists" not in self.parts:
             return set()
-        by_id = {str(a.Id): k for k, a in self.ref.articles_by_key().items() if not _is_list(a)}
+        by_id = {str(a.Id): k for k, a in by_key.items() if not _is_list(a)}
         return {
             by_id[i]
             for i, at in cache.get("changed", {}).items()
             if i in by_id and (at is None or parse_server_time(at) > after)
         }
-
-    @staticmethod
-    def _row_model() -> Any:  # imported late: the generated schemas module is large
-        from shopbridge.visma.schemas import SalesPriceListRow
-
-        return SalesPriceListRow
 
     async def _stock_location(self) -> int:
         if self.settings.stock_location:
@@ -438,8 +435,6 @@ class ShopCatalogFlow(CatalogFlow):
         product = await self.ctx.starweb.find_product_by_sku(number.strip(), include="languages")
         if product is None:
             return []
-        from shopbridge.sync.catalog import shop_variant
-
         variants = await self.ctx.starweb.list_variants(int(product.productId or 0), include="prices")
         rows = [shop_variant(product, v, self.settings.product_language) for v in variants]
         return [r for r in rows if r.key == article_key(number)]
@@ -462,7 +457,9 @@ class ShopCatalogFlow(CatalogFlow):
             "variants": [variant],
         }
         try:
-            body = await self.ctx.plugins.product_body(body, article=_wire(article), product=None)
+            body = await self.ctx.plugins.product_body(
+                body, article=dataclasses.asdict(article), product=None
+            )
             product = await self.ctx.starweb.create_product(body)
             variants = product.all_variants() or await self.ctx.starweb.list_variants(
                 int(product.productId or 0)
@@ -499,7 +496,7 @@ class ShopCatalogFlow(CatalogFlow):
                 }
                 product = {"productId": product_id}
                 changes = await self.ctx.plugins.product_body(
-                    changes, article=_wire(article), product=product
+                    changes, article=dataclasses.asdict(article), product=product
                 )
                 await sw.update_product(product_id, changes)
             if PRICE in parts:
@@ -576,14 +573,6 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
 def _variant_only(product: dict[str, Any]) -> dict[str, Any]:
     """The product part for a variant of a product with several: only its active flag is ours."""
     return {"active": product["active"], "variant_only": True}
-
-
-def _wire(article: Any) -> dict[str, Any]:
-    """The article as plugins see it (the fields the flows keep, by their Visma names)."""
-    slots = getattr(article, "__slots__", None)
-    if slots:
-        return {name: getattr(article, name) for name in slots}
-    return article.to_wire(read_only=True) if hasattr(article, "to_wire") else dict(article)
 
 
 def _is_list(value: Any) -> bool:

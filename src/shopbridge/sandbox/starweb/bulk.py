@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from . import reference as ref
+from .products import new_product_data
 from .state import Product, ShopState, Variant
 from .wire import fmt_ts, now, q2
 
@@ -175,22 +176,9 @@ def seed_bulk(state: ShopState, spec: BulkSpec, at: datetime | None = None) -> d
     for i in range(spec.start, last + 1):
         pid += 1
         product = Product(
-            data={
-                "productId": pid,
-                "createdAt": stamp,
-                "defaultVatRate": vat_text,
-                "visibility": spec.visibility,
-                "visibilityPricelistIds": [],
-                "moreInfoUrl": "",
-                "manufacturerId": None,
-                "unitId": unit_id,
-                "sortIndex": None,
-                "type": "basic",
-                "isBackInStockWatchable": True,
-                "bundleUseManualPrice": False,
-                "accounting": None,
-                "modifiedAt": stamp,
-            },
+            data=new_product_data(
+                pid, stamp, defaultVatRate=vat_text, visibility=spec.visibility, unitId=unit_id
+            ),
             created_ts=ts,
             modified_ts=ts,
         )

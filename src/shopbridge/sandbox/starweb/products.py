@@ -237,21 +237,10 @@ def _apply_vat_rates(product: Product, rates: Any) -> None:
             }
 
 
-def create_product(state: ShopState, body: dict[str, Any], at: datetime | None = None) -> Product:
-    _check_product(state, body)
-    at = at or now()
-    variants_in = body.get("variants") or []
-    seen: set[str] = set()
-    for raw in variants_in:
-        sku = raw.get("sku") if isinstance(raw, dict) else None
-        if sku and (sku in state.sku_index or sku in seen):
-            raise bad_request(f"The SKU {sku} is already in use")
-        if sku:
-            seen.add(sku)
-    pid = state.next_id("product")
-    stamp = fmt_ts(at)
-    data: dict[str, Any] = {
-        "productId": pid,
+def new_product_data(product_id: int, stamp: str, **fields: Any) -> dict[str, Any]:
+    """A new product's stored fields with Starweb's defaults (hidden, no VAT rate, no unit)."""
+    return {
+        "productId": product_id,
         "createdAt": stamp,
         "defaultVatRate": None,
         "visibility": "hidden",
@@ -265,7 +254,23 @@ def create_product(state: ShopState, body: dict[str, Any], at: datetime | None =
         "bundleUseManualPrice": False,
         "accounting": None,
         "modifiedAt": stamp,
+        **fields,
     }
+
+
+def create_product(state: ShopState, body: dict[str, Any], at: datetime | None = None) -> Product:
+    _check_product(state, body)
+    at = at or now()
+    variants_in = body.get("variants") or []
+    seen: set[str] = set()
+    for raw in variants_in:
+        sku = raw.get("sku") if isinstance(raw, dict) else None
+        if sku and (sku in state.sku_index or sku in seen):
+            raise bad_request(f"The SKU {sku} is already in use")
+        if sku:
+            seen.add(sku)
+    pid = state.next_id("product")
+    data = new_product_data(pid, fmt_ts(at))
     _apply_product(data, body)
     product = Product(
         data=data, created_ts=parse_ts(data["createdAt"]).timestamp(), modified_ts=at.timestamp()

@@ -16,7 +16,7 @@ from typing import Any
 
 from .api_base import Api
 from .pricing import ZERO, dec, q2
-from .seed import sid
+from .seed import goods_article, sid
 
 SCHEMA = "ArticleApi"
 MAX_ARTICLES = 500_000
@@ -123,28 +123,15 @@ def seed_articles(api: Api, body: dict[str, Any]) -> dict[str, Any]:
             raise AdminError(400, f"Number: an article with number '{number}' already exists")
     gross = q2(net * (1 + dec(coding.get("VatRatePercent"))))
     stamp = api.stamp()
-    fixed = {
-        "IsActive": True,
-        "NetPrice": net,
-        "NetPriceWithDiscount": net,
-        "GrossPrice": gross,
-        "CodingId": coding["Id"],
-        "CodingName": coding.get("Name"),
-        "UnitId": unit["Id"],
-        "UnitName": unit.get("Name"),
-        "UnitAbbreviation": unit.get("Abbreviation"),
-        "StockBalance": stock,
-        "StockBalanceReserved": ZERO,
-        "StockBalanceAvailable": stock,
-        "CreatedUtc": stamp,
-        "ChangedUtc": stamp,
-        "PurchasePrice": purchase,
-        "SendToWebshop": True,
-        "IsStock": True,
-        "ShowStockInformation": True,
-        "IsServiceArticle": False,
-        "StockValue": q2(stock * purchase),
-    }
+    fixed = {"IsActive": True} | goods_article(
+        net=net,
+        gross=gross,
+        coding=(coding["Id"], coding.get("Name")),
+        unit=(unit["Id"], unit.get("Name"), unit.get("Abbreviation")),
+        stock=stock,
+        purchase=purchase,
+        stamp=stamp,
+    )
     for i, number in zip(range(start, start + count), numbers, strict=True):
         aid = sid("article", number)
         if aid in articles:

@@ -29,6 +29,42 @@ COMPANY_NAME = "Demo AB sandbox"
 SEED_TIME = datetime(2026, 1, 1, 8, 0, 0, tzinfo=UTC)
 
 
+def goods_article(
+    *,
+    net: Decimal,
+    gross: Decimal,
+    coding: tuple[str, str | None],
+    unit: tuple[str, str | None, str | None],
+    stock: Decimal,
+    purchase: Decimal,
+    stamp: Any,
+) -> dict[str, Any]:
+    """The price, coding, unit and stock fields of a goods (stock) article sold on the web.
+
+    `coding` is (id, name), `unit` (id, name, abbreviation)."""
+    return {
+        "NetPrice": net,
+        "NetPriceWithDiscount": net,
+        "GrossPrice": gross,
+        "CodingId": coding[0],
+        "CodingName": coding[1],
+        "UnitId": unit[0],
+        "UnitName": unit[1],
+        "UnitAbbreviation": unit[2],
+        "StockBalance": stock,
+        "StockBalanceReserved": ZERO,
+        "StockBalanceAvailable": stock,
+        "CreatedUtc": stamp,
+        "ChangedUtc": stamp,
+        "PurchasePrice": purchase,
+        "SendToWebshop": True,
+        "IsStock": True,
+        "ShowStockInformation": True,
+        "IsServiceArticle": False,
+        "StockValue": q2(stock * purchase),
+    }
+
+
 def sid(kind: str, key: str) -> str:
     """Deterministic id for a seeded record."""
     return str(uuid.uuid5(NS, f"{kind}:{key}"))
@@ -813,25 +849,15 @@ def seed_demo(state: VismaState, spec: SpecModel) -> None:
                     "Number": variant.sku[:40],
                     "Name": name[:50],
                     "NameEnglish": None,
-                    "NetPrice": variant.price_sek,
-                    "NetPriceWithDiscount": variant.price_sek,
-                    "GrossPrice": q2(variant.price_sek * (1 + rate)),
-                    "CodingId": sid("coding", coding_key),
-                    "CodingName": next(c[1] for c in CODINGS if c[0] == coding_key),
-                    "UnitId": units.get(product.unit, units["st"]),
-                    "UnitName": _unit_name(product.unit),
-                    "UnitAbbreviation": product.unit,
-                    "StockBalance": stock,
-                    "StockBalanceReserved": ZERO,
-                    "StockBalanceAvailable": stock,
-                    "CreatedUtc": stamp,
-                    "ChangedUtc": stamp,
-                    "PurchasePrice": purchase,
-                    "SendToWebshop": True,
-                    "IsStock": True,
-                    "ShowStockInformation": True,
-                    "IsServiceArticle": False,
-                    "StockValue": q2(stock * purchase),
+                    **goods_article(
+                        net=variant.price_sek,
+                        gross=q2(variant.price_sek * (1 + rate)),
+                        coding=(sid("coding", coding_key), next(c[1] for c in CODINGS if c[0] == coding_key)),
+                        unit=(units.get(product.unit, units["st"]), _unit_name(product.unit), product.unit),
+                        stock=stock,
+                        purchase=purchase,
+                        stamp=stamp,
+                    ),
                     "Note": product.description[:4000],
                 },
             )
