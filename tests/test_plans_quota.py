@@ -22,9 +22,9 @@ from structlog.testing import capture_logs
 from shopbridge import plans
 from shopbridge.store import TransferState
 from shopbridge.store import usage as usage_mod
-from shopbridge.store.testing import BACKENDS, store_for_test
 from shopbridge.sync.settings import ConnectionSettings
 from status_env import events, setup_status, ship, skus, status_log, sweep, transferred
+from store_backends import BACKENDS, store_for_test
 
 from e2e import Env, env_fixture
 

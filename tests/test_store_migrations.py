@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from shopbridge.store import StoreError, open_store
 from shopbridge.store.db import current_revision, head_revision, migrate, to_url
 from shopbridge.store.schema import Base
-from shopbridge.store.testing import BACKENDS, pg_check, store_for_test
+from store_backends import BACKENDS, pg_check, store_for_test
 
 TABLES = {"connections", "secrets", "bindings", "cursors", "transfers", "attempts", "webhook_events", "usage"}
 
@@ -101,7 +101,7 @@ def test_concurrent_first_starts_on_postgres_migrate_once():
 
     from cryptography.fernet import Fernet
 
-    from shopbridge.store.testing import drop_pg_schema, pg_url
+    from store_backends import drop_pg_schema, pg_url
 
     pg_check()
     name = f"sbtest_race_{uuid.uuid4().hex[:8]}"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shopbridge.store import BindingConflict, ConnectionExists, TransferState, UnknownConnection, content_hash
 from shopbridge.store.schema import Binding, Transfer
-from shopbridge.store.testing import BACKENDS, store_for_test
+from store_backends import BACKENDS, store_for_test
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

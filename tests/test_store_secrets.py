@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from shopbridge.store import SecretKeyError, ensure_key_file, open_store
-from shopbridge.store.testing import BACKENDS, store_for_test
+from store_backends import BACKENDS, store_for_test
 
 PLAIN = "refresh-token-PLAINTEXT-7f3a9c"
 

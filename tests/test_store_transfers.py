@@ -21,7 +21,7 @@ from shopbridge.store import (
     backoff,
     open_store,
 )
-from shopbridge.store.testing import BACKENDS, pg_url, store_for_test
+from store_backends import BACKENDS, pg_url, store_for_test
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

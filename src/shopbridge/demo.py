@@ -155,7 +155,7 @@ async def run_demo(
     shops: int = 1,
 ) -> int:
     """Run the demo; returns the exit code (0 when the sync worked)."""
-    from shopbridge.cli import print_reports, sweep_all
+    from shopbridge.cli.ui import print_reports, sweep_all
 
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="shopbridge-demo-"))
     console.print("[bold]shopbridge demo[/bold]: starting the Starweb and Visma sandboxes with demo data ...")

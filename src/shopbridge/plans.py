@@ -34,13 +34,25 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from shopbridge.features import (
+    BASE_FEATURES,
+    CUSTOMERS,
+    FEATURES,
+    MULTISHOP,
+    ORDER_STATUS,
+    ORDERS,
+    PLUGINS,
+    PRICES,
+    PRODUCTS,
+    STOCK,
+)
 from shopbridge.store import Store, TransferState
 from shopbridge.store.schema import Transfer
 from shopbridge.store.usage import check_month, month_of, next_month_start
+from shopbridge.sync.settings import ConnectionSettings
 
 if TYPE_CHECKING:
     from shopbridge.sync.base import SweepReport
-    from shopbridge.sync.settings import ConnectionSettings
 
 __all__ = [
     "BASE_FEATURES",
@@ -70,29 +82,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger("shopbridge.plans")
-
-# ---------------------------------------------------------------------- features
-ORDERS = "orders"
-"""Order information: shop orders become Visma documents."""
-CUSTOMERS = "customers"
-"""Customer information: customers found or created in Visma."""
-PRODUCTS = "products"
-"""Product information: articles and products between the two."""
-ORDER_STATUS = "order_status"
-"""Order status (and payments, credits) from Visma back to the shop."""
-STOCK = "stock"
-"""Stock levels."""
-PRICES = "prices"
-"""Price structures: prices and price lists."""
-MULTISHOP = "multishop"
-"""More than one Starweb shop on one Visma company."""
-PLUGINS = "plugins"
-"""Partner plugins and declarative mappings."""
-
-FEATURES: tuple[str, ...] = (ORDERS, CUSTOMERS, PRODUCTS, ORDER_STATUS, STOCK, PRICES, MULTISHOP, PLUGINS)
-"""Every feature name, in the order the plans add them."""
-BASE_FEATURES = frozenset({ORDERS, CUSTOMERS, PRODUCTS})
-"""What every plan has."""
 
 WARN_AT_PERCENT = 80
 """From this share of the month's quota on, a warning is logged and reported."""
@@ -327,8 +316,6 @@ def usage_lines(
     ``history``: every month with usage instead, oldest first. ``shops`` is the most shops seen in
     the month, at least the connection's one shop for months from its creation up to now.
     """
-    from shopbridge.sync.settings import ConnectionSettings
-
     month = check_month(month) if month else month_of()
     current = month_of()
     if connection is not None:

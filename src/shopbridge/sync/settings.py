@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shopbridge.features import FEATURES
+
 DocumentType = Literal["invoice_draft", "order"]
 MissingArticle = Literal["wait", "create", "fallback"]
 ReferenceField = Literal["YourReference", "OurReference"]
@@ -236,8 +238,6 @@ class ConnectionSettings(BaseModel):
     @field_validator("custom_features")
     @classmethod
     def _known_features(cls, value: list[str]) -> list[str]:
-        from shopbridge.plans import FEATURES
-
         unknown = [f for f in value if f not in FEATURES]
         if unknown:
             raise ValueError(f"unknown feature(s) {', '.join(unknown)}; one of: {', '.join(FEATURES)}")

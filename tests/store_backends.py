@@ -21,9 +21,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from .db import Store, open_store, to_url
-from .paths import DB_FILENAME, ensure_data_dir
-from .schema import Base
+from shopbridge.store.db import Store, open_store, to_url
+from shopbridge.store.paths import DB_FILENAME, ensure_data_dir
+from shopbridge.store.schema import Base
 
 __all__ = [
     "BACKENDS",

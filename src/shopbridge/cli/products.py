@@ -33,12 +33,12 @@ def initial(
     An interrupted apply resumes where it stopped (what is done is bound and hashed); a second apply
     changes nothing.
     """
-    from shopbridge.cli import EXIT_OK, EXIT_WAITING, _connections, console, fail, run_async, store
+    from shopbridge.cli.ui import EXIT_OK, EXIT_WAITING, connections, console, fail, run_async, store
 
     if source not in ("starweb", "visma"):
         raise fail("--from is starweb or visma")
     s = store()
-    conns = _connections(s, connection)
+    conns = connections(s, connection)
     if len(conns) > 1:
         raise fail("several connections: name one with --connection")
     plan, done = run_async(_initial(s, conns[0].id, source, apply=apply, console=console))
@@ -55,7 +55,7 @@ def initial(
 async def _initial(
     s: Any, connection_id: int, source: str, *, apply: bool, console: Any
 ) -> tuple[CatalogPlan, Any]:
-    from shopbridge.cli import progress_bar
+    from shopbridge.cli.ui import progress_bar
     from shopbridge.sync.articles import ArticleExportFlow
     from shopbridge.sync.shop_catalog import ShopCatalogFlow
 
@@ -104,11 +104,11 @@ def _print_plan(console: Any, plan: CatalogPlan, *, show: int) -> None:
 @products_app.command("issues")
 def issues(connection: Annotated[str | None, typer.Option()] = None) -> None:
     """Catalogue items that wait (errors, retried every sweep) or went through with a compromise."""
-    from shopbridge.cli import EXIT_OK, EXIT_WAITING, _connections, console, store
+    from shopbridge.cli.ui import EXIT_OK, EXIT_WAITING, connections, console, store
 
     s = store()
     errors = 0
-    for c in _connections(s, connection):
+    for c in connections(s, connection):
         table = Table("entity", "sku", "level", "since", "message", title=c.name, title_justify="left")
         for issue in s.catalog_issues.all(c.id):
             errors += issue.level == "error"
