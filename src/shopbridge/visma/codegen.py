@@ -43,6 +43,9 @@ ROOTS = [
     "DeliveryMethodApi",
     "DeliveryTermApi",
     "CompanySettingsApi",
+    "BankAccountApi",
+    "EmailApi",
+    "ElectronicInvoiceRequestApi",
     "CommonPaginationMetadata",
     "CommonExtendedBadRequest",
 ]
