@@ -28,9 +28,12 @@ from shopbridge.sync.context import (
     VISMA_APP_SECRET,
     ConnectionContext,
     StoreTokenStore,
+    effective_settings,
 )
+from shopbridge.sync.payments import scopes_for
 from shopbridge.sync.reference import ReferenceData
 from shopbridge.sync.settings import ConnectionSettings
+from shopbridge.sync.shops import reference_clash
 from shopbridge.visma.oauth import VismaOAuth
 
 STARWEB_URL = "https://{shop_id}.starwebserver.se/api/v2"
@@ -60,6 +63,9 @@ async def connect_starweb(
         own.setdefault("product_master", False)
         own.setdefault("reference_prefix", f"{name} ")  # references must tell the shops' orders apart
         ConnectionSettings.model_validate({**(parent.settings or {}), **own})  # refuse bad settings now
+        clash = reference_clash(store, parent, own["reference_prefix"], joining=True)
+        if clash and not _is_member(store, parent, name):
+            raise ValueError(clash)
     else:
         own = ConnectionSettings.model_validate(own).model_dump(mode="json")
     try:
@@ -76,6 +82,11 @@ async def connect_starweb(
             store.connections.update_settings(conn.id, settings)
     store.secrets.put(conn.id, STARWEB_SECRET, {"client_id": client_id, "client_secret": client_secret})
     return store.connections.get(conn.id)
+
+
+def _is_member(store: Store, parent: Connection, name: str) -> bool:
+    """Whether `name` is already a shop of `parent`'s company (connecting it again changes nothing)."""
+    return any(c.name == name for c in store.connections.shops(parent.id))
 
 
 @dataclass
@@ -149,14 +160,19 @@ async def connect_visma(
     open_url: OpenUrl | None = None,
     timeout: float = 300.0,
     callback_port: int = 0,
+    scopes: tuple[str, ...] | None = None,
 ) -> Connection:
     """Authorise the connection in Visma and store the token pair (encrypted).
 
     Without `code`: start a local callback server, hand the authorize URL to `open_url` (a browser,
     or in the demo an HTTP client that follows the sandbox's auto-consent), wait for the redirect,
     check `state`, exchange the code. With `code` (pasted by the user): exchange it for `redirect_uri`.
+    `scopes` default to what the connection's settings need (`payments.scopes_for`: ea:purchase too
+    when it registers payments); connecting again with more scopes is the re-consent.
     """
     conn = store.connections.find(connection)
+    if scopes is None:
+        scopes = consent_scopes(store, conn)
     fields: dict[str, Any] = {}
     if identity_url:
         fields["visma_identity_url"] = identity_url
@@ -172,7 +188,9 @@ async def connect_visma(
         {"client_id": client_id, "client_secret": client_secret, "redirect_uri": uri},
     )
     extra = {"identity_url": conn.visma_identity_url} if conn.visma_identity_url else {}
-    oauth = VismaOAuth(client_id, client_secret, uri, token_store=StoreTokenStore(store, conn.id), **extra)
+    oauth = VismaOAuth(
+        client_id, client_secret, uri, token_store=StoreTokenStore(store, conn.id), scopes=scopes, **extra
+    )
     try:
         if server is not None:
             url, state = oauth.authorize_url()
@@ -191,6 +209,14 @@ async def connect_visma(
             server.close()
         await oauth.aclose()
     return store.connections.get(conn.id)
+
+
+def consent_scopes(store: Store, conn: Connection) -> tuple[str, ...]:
+    """The scopes connection `conn` asks Visma for: its own needs and those of the shops joining it."""
+    needed: dict[str, None] = {}
+    for shop in store.connections.shops(conn.id):
+        needed.update(dict.fromkeys(scopes_for(effective_settings(store, shop))))
+    return tuple(needed)
 
 
 async def consent_in_sandbox(url: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shopbridge.cli.ui import console, fail, run_async, store
+from shopbridge.cli.ui import console, fail, find_connection, run_async, store
 
 connect_app = typer.Typer(help="Connect a Starweb shop or authorise Visma.", no_args_is_help=True)
 
@@ -62,6 +62,16 @@ def connect_visma(
 ) -> None:
     """Authorise Visma: opens the consent page and catches the redirect, or takes --code."""
     from shopbridge.onboarding import connect_visma as connect
+    from shopbridge.onboarding import consent_scopes
+    from shopbridge.sync.payments import PURCHASE_SCOPE
+
+    s = store()
+    scopes = consent_scopes(s, find_connection(s, connection))
+    if PURCHASE_SCOPE in scopes:
+        console.print(
+            f"shopbridge also asks for {PURCHASE_SCOPE}: registering payments needs the company's bank "
+            "accounts (a connection made before is asked to consent once more; nothing else changes)"
+        )
 
     def show(url: str) -> None:
         console.print(f"Open this page to give shopbridge access to Visma:\n{url}")
@@ -70,7 +80,7 @@ def connect_visma(
 
     conn = run_async(
         connect(
-            store(),
+            s,
             connection,
             client_id=client_id,
             client_secret=client_secret,
@@ -81,6 +91,7 @@ def connect_visma(
             open_url=show,
             timeout=timeout,
             callback_port=port,
+            scopes=scopes,
         )
     )
-    console.print(f"connection [bold]{conn.name}[/bold] is authorised in Visma")
+    console.print(f"connection [bold]{conn.name}[/bold] is authorised in Visma ({' '.join(scopes)})")

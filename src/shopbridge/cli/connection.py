@@ -9,9 +9,10 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from shopbridge.cli.ui import console, fail, find_connection, store
+from shopbridge.cli.ui import console, fail, find_connection, run_async, store
 from shopbridge.sync.context import COMPANY_SETTINGS, effective_settings
-from shopbridge.sync.settings import ConnectionSettings
+from shopbridge.sync.settings import DOCUMENT_TYPES, ConnectionSettings
+from shopbridge.sync.setup import check_setting
 
 connection_app = typer.Typer(help="List, show and change connections.", no_args_is_help=True)
 
@@ -52,6 +53,9 @@ def connection_show(connection: str) -> None:
         f"[bold]{c.name}[/bold] (id {c.id}) shop {c.starweb_base_url} visma {c.visma_api_base or '-'}"
     )
     console.print(f"secrets: {', '.join(s.secrets.kinds(c.id)) or 'none'}")
+    for kind, consequence in DOCUMENT_TYPES.items():  # the choice and what it means for the books
+        mark = "[bold]>[/bold]" if kind == settings.document_type else " "
+        console.print(f"{mark} document_type {kind}: {consequence}")
     table = Table("setting", "value", "meaning")
     for key, field in ConnectionSettings.model_fields.items():
         value = getattr(settings, key)
@@ -83,8 +87,33 @@ def connection_set(
         checked = ConnectionSettings.model_validate(merged)
     except ValidationError as exc:
         raise fail(f"{key}: {exc.errors()[0]['msg']}") from None
-    s.connections.update_settings(c.id, {key: checked.model_dump(mode="json")[key]})
-    console.print(f"{c.name}: {key} = {json.dumps(checked.model_dump(mode='json')[key])}")
+    stored, notes = run_async(check_setting(s, c, key, checked.model_dump(mode="json")[key]))
+    s.connections.update_settings(c.id, {key: stored})
+    console.print(f"{c.name}: {key} = {json.dumps(stored)}")
+    for note in notes:
+        console.print(f"note: {note}")
+
+
+@connection_app.command("accounts")
+def connection_accounts(connection: str) -> None:
+    """The Visma company's bank accounts, for `payment_accounts` (needs the ea:purchase scope)."""
+    from shopbridge.sync.context import open_context
+    from shopbridge.sync.payments import bank_accounts
+
+    s = store()
+    c = find_connection(s, connection)
+    settings = effective_settings(s, c)
+
+    async def listed() -> list[Any]:
+        async with open_context(s, c.id) as ctx:
+            return await bank_accounts(ctx.visma, connection=s.connections.root(c.id).name)
+
+    table = Table("id", "name", "type", "ledger account", "payment methods")
+    for a in run_async(listed()):
+        methods = [m for m, acc in settings.payment_accounts.items() if acc == str(a.Id)]
+        kind = (a.BankAccountTypeDescription or "") + (" (default)" if a.IsDefaultChequeAccount else "")
+        table.add_row(str(a.Id), a.Name or "", kind, str(a.LedgerAccountNumber or ""), ", ".join(methods))
+    console.print(table)
 
 
 def _parse_value(value: str, annotation: Any) -> Any:

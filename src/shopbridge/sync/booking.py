@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from shopbridge.http.errors import ApiError, NotFoundError
+from shopbridge.http.errors import ApiError, BadRequestError, NotFoundError
 from shopbridge.http.retry import is_ambiguous
 from shopbridge.starweb.mapping import as_dict
 from shopbridge.store import TransferState
@@ -124,36 +124,53 @@ class BookingFlow:
         if invoice is not None:  # an earlier attempt booked it: adopt, never convert twice
             return await self._booked(t, e, invoice, report, adopted=True)
         order = await self._shop_order(t)
-        try:
-            draft = await self.ctx.visma.drafts.get(draft_id)
-        except NotFoundError:
-            return await self._draft_gone(t, e, draft_id, report)
-        total = _dec(draft.TotalAmount) - _dec(draft.TotalRoundings)
-        shop_total = _dec(order.get("totalAmount"))
-        if abs(total - shop_total) > self.settings.totals_tolerance:
-            currency = draft.InvoiceCurrencyCode or order.get("currencyCode")
-            self._review(
-                t,
-                f"the invoice draft {draft_id} was changed in Visma after the transfer: it comes to {total} "
-                f"{currency}, the shop's order to {shop_total}; it is not booked: check it and book it in "
-                "Visma",
-                report,
-            )
-            return "waiting"
+        totals = self._checked_totals(t)  # what the order flow compared with the shop's order
+        if totals is None:  # adopted, or its journal purged: read the draft and compare it now
+            try:
+                draft = await self.ctx.visma.drafts.get(draft_id)
+            except NotFoundError:
+                return await self._draft_gone(t, e, draft_id, report)
+            totals = {k: str(getattr(draft, k)) for k in ("TotalAmount", "TotalVatAmount", "TotalRoundings")}
+            total = _dec(totals["TotalAmount"]) - _dec(totals["TotalRoundings"])
+            shop_total = _dec(order.get("totalAmount"))
+            if abs(total - shop_total) > self.settings.totals_tolerance:
+                self._changed(t, f"it comes to {total}, the shop's order to {shop_total}", report)
+                return "waiting"
+        # Visma refuses the conversion when the draft no longer has these totals (changed meanwhile)
         validation = {
-            "TotalAmountInvoiceCurrency": draft.TotalAmount,
-            "TotalVatAmountInvoiceCurrency": draft.TotalVatAmount,
+            "TotalAmountInvoiceCurrency": _dec(totals["TotalAmount"]),
+            "TotalVatAmountInvoiceCurrency": _dec(totals.get("TotalVatAmount")),
         }
-        self.events.update(
-            e.id, state="sending", details={"draft": draft_id, "total": str(draft.TotalAmount)}
-        )
+        self.events.update(e.id, state="sending", details={"draft": draft_id, "total": totals["TotalAmount"]})
         crash_point("book_before_convert")
         try:
             invoice = await self.ctx.visma.drafts.convert(draft_id, validation)
         except NotFoundError:  # gone meanwhile: converted by a call whose answer came late, or deleted
             return await self._draft_gone(t, e, draft_id, report)
+        except BadRequestError as exc:
+            if not any(field in exc.message for field in validation):
+                raise
+            self.events.update(e.id, state="pending")
+            self._changed(t, f"Visma says: {exc.message}", report)
+            return "waiting"
         crash_point("book_after_convert")
         return await self._booked(t, e, invoice, report, order=order)
+
+    def _checked_totals(self, t: Transfer) -> dict[str, Any] | None:
+        """The draft's totals as the transfer recorded them after comparing them with the shop's."""
+        for attempt in reversed(self.store.journal.for_transfer(t.id)):
+            totals = (attempt.response or {}).get("totals") or {}
+            if (attempt.response or {}).get("id") == t.visma_document_id and totals.get("TotalAmount"):
+                return totals
+        return None
+
+    def _changed(self, t: Transfer, how: str, report: SweepReport) -> None:
+        self._review(
+            t,
+            f"the invoice draft {t.visma_document_number or t.visma_document_id} was changed in Visma after "
+            f"the transfer ({how}); it is not booked: check it against the shop's order and book it in Visma",
+            report,
+        )
 
     async def _invoice_of(self, draft_id: str) -> Any:
         return await self.ctx.visma.invoices.first(odata_eq("CreatedFromDraftId", draft_id))
@@ -194,21 +211,26 @@ class BookingFlow:
         order = order or await self._shop_order(t)
         method = str(order.get("paymentMethodIdCode") or "")
         if method in self.settings.paid_payment_methods and order.get("isComplete"):
+            self.ctx.cache[f"invoice:{invoice.Id}"] = invoice  # the payment needs no second read
+            self.ctx.cache[f"order:{t.starweb_order_id}"] = order
             self.events.record(self.ctx.id, t.starweb_order_id, "payment")  # the status flow registers it
             return "applied"
         channel = self.settings.invoice_delivery_by_payment_method.get(method, self.settings.invoice_delivery)
         state = "ignored" if channel == "none" else "pending"
+        details = {
+            "channel": channel,
+            "invoice_number": invoice.InvoiceNumber,
+            "private": bool(invoice.CustomerIsPrivatePerson),
+        }
         self.events.record(
-            self.ctx.id,
-            t.starweb_order_id,
-            "send",
-            visma_id=str(invoice.Id),
-            state=state,
-            details={"channel": channel},
+            self.ctx.id, t.starweb_order_id, "send", visma_id=str(invoice.Id), state=state, details=details
         )
         return "applied"
 
     async def _shop_order(self, t: Transfer) -> dict[str, Any]:
+        known = self.ctx.cache.pop(f"order:{t.starweb_order_id}", None)  # read by the order flow just now
+        if known is not None:
+            return known
         try:
             return as_dict(await self.ctx.starweb.get_order(int(t.starweb_order_id)))
         except NotFoundError as exc:
@@ -219,13 +241,14 @@ class BookingFlow:
         if e.state not in OPEN_STATES:
             return "applied"
         invoice_id = str(e.visma_id)
-        channel = (e.details or {}).get("channel") or self.settings.invoice_delivery
-        invoice = await self.ctx.visma.invoices.get(invoice_id)
+        details = e.details or {}
+        channel = details.get("channel") or self.settings.invoice_delivery
+        number = details.get("invoice_number") or invoice_id
         if channel == "einvoice":
-            return await self._einvoice(t, e, invoice)
-        if e.state == "sending" or (e.details or {}).get("attempted"):
+            return await self._einvoice(t, e, invoice_id, number)
+        if e.state == "sending" or details.get("attempted"):
             reason = (
-                f"Visma may have e-mailed invoice {invoice.InvoiceNumber} already (the worker stopped while "
+                f"Visma may have e-mailed invoice {number} already (the worker stopped while "
                 "sending it, and an e-mail leaves nothing to check); it is not sent again: check with the "
                 "customer and send it from Visma if needed"
             )
@@ -242,17 +265,17 @@ class BookingFlow:
             raise
         crash_point("send_after_post")
         self.events.update(e.id, state="applied", details={"sent": "email"})
-        log.info("booking.sent", order=t.starweb_order_id, invoice=invoice.InvoiceNumber, channel="email")
+        log.info("booking.sent", order=t.starweb_order_id, invoice=number, channel="email")
         return "applied"
 
-    async def _einvoice(self, t: Transfer, e: StatusEvent, invoice: Any) -> str:
-        if invoice.SendType:  # an e-invoice shows on the invoice: sent already (by an earlier attempt)
-            self.events.update(
-                e.id, state="applied", details={"sent": "einvoice", "send_type": invoice.SendType}
-            )
-            return "applied"
-        send_type = SEND_TYPE_KIVRA if invoice.CustomerIsPrivatePerson else SEND_TYPE_ELECTRONIC
-        invoice_id = str(invoice.Id)
+    async def _einvoice(self, t: Transfer, e: StatusEvent, invoice_id: str, number: Any) -> str:
+        if e.state != "pending":  # an earlier attempt may have sent it: an e-invoice shows on the invoice
+            invoice = await self.ctx.visma.invoices.get(invoice_id)
+            if invoice.SendType:
+                self.events.update(e.id, state="applied", details={"sent": "einvoice", "adopted": True})
+                return "applied"
+        private = bool((e.details or {}).get("private"))
+        send_type = SEND_TYPE_KIVRA if private else SEND_TYPE_ELECTRONIC
 
         async def reconcile() -> Any:
             now = await self.ctx.visma.invoices.get(invoice_id)
@@ -263,5 +286,5 @@ class BookingFlow:
         await self.ctx.visma.invoices.einvoice(invoice_id, send_type, reconcile=reconcile)
         crash_point("send_after_post")
         self.events.update(e.id, state="applied", details={"sent": "einvoice", "send_type": send_type})
-        log.info("booking.sent", order=t.starweb_order_id, invoice=invoice.InvoiceNumber, channel="einvoice")
+        log.info("booking.sent", order=t.starweb_order_id, invoice=number, channel="einvoice")
         return "applied"

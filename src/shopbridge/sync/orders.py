@@ -324,6 +324,7 @@ class OrderFlow:
             return await self.find_document(reference, kind)
 
         created = await self._create(kind, plan.body, reconcile)
+        self.ctx.cache[f"order:{t.starweb_order_id}"] = wire  # booking reads it this sweep, not the shop
         crash_point("after_create")
         doc = created if isinstance(created, dict) else created.model_dump(by_alias=True)
         return await self._record(t, attempt, plan, doc, report)

@@ -36,7 +36,7 @@ RECONSENT = (
 )
 
 
-class PaymentSetupError(Exception):
+class PaymentSetupError(ValueError):
     """Payments cannot be registered as set up; the message says what to do."""
 
 

@@ -33,22 +33,23 @@ def prefixes_clash(a: str, b: str) -> bool:
     return b.startswith(a) and (b == a or b[len(a) :].isdigit())
 
 
-def reference_clash(store: Store, conn: Connection, prefix: str | None = None) -> str | None:
+def reference_clash(
+    store: Store, conn: Connection, prefix: str | None = None, *, joining: bool = False
+) -> str | None:
     """A sentence when `conn` (with `prefix`, default its own) would share references with another
-    shop of its Visma company; None when every shop's references are its own."""
+    shop of its Visma company; None when every shop's references are its own. With `joining`, `conn`
+    is the connection a new shop joins (every shop of the company is compared, `conn` too)."""
     shops = store.connections.shops(conn.id)
     mine = effective_settings(store, conn).reference_prefix if prefix is None else prefix
     for other in shops:
-        if other.id == conn.id:
+        if other.id == conn.id and not joining:
             continue
         theirs = effective_settings(store, other).reference_prefix
         if prefixes_clash(mine, theirs):
-            same = (
-                "the same reference_prefix" if mine.casefold() == theirs.casefold() else "a reference_prefix"
-            )
+            same = "the same" if mine.casefold() == theirs.casefold() else "a clashing"
             return (
-                f"shop {other.name!r} uses {same} {theirs!r} (this shop: {mine!r}); give each shop its own "
-                "so their order numbers cannot be mistaken for each other in Visma"
+                f"shop {other.name!r} uses {same} reference_prefix {theirs!r} (this shop: {mine!r}); give "
+                "each shop its own so their order numbers cannot be mistaken for each other in Visma"
             )
     return None
 

@@ -554,7 +554,9 @@ class StatusFlow:
         """Register a checkout payment on the Visma invoice, exactly once, settling it."""
         if invoiced is None:
             return "waiting"  # the invoice id arrives with the next invoice poll
-        order = await self._shop_order(int(t.starweb_order_id))
+        order = self.ctx.cache.pop(f"order:{t.starweb_order_id}", None)  # read by booking this sweep
+        if order is None:
+            order = await self._shop_order(int(t.starweb_order_id))
         method = str(order.get("paymentMethodIdCode") or "")
         if method not in self.settings.paid_payment_methods or not order.get("isComplete"):
             self.events.update(
@@ -564,14 +566,7 @@ class StatusFlow:
         amount = _dec(order.get("totalAmount"))
         currency = str(order.get("currencyCode") or "SEK")
         paid_on = str(order.get("createdAt") or "")[:10]
-        outcome = await self._pay(t, e, str(invoiced.visma_id), amount, currency, method, paid_on, report)
-        if outcome == "applied":
-            invoice = await self.ctx.visma.invoices.get(str(invoiced.visma_id))
-            if (
-                _dec(invoice.RemainingAmountInvoiceCurrency) == 0
-            ):  # Paid is true now: tell the shop this sweep
-                self._record(t, "paid", report, details={"paid_on": str(invoice.PaymentDate or "")[:10]})
-        return outcome
+        return await self._pay(t, e, str(invoiced.visma_id), amount, currency, method, paid_on, report)
 
     async def _refund(
         self, t: Transfer, e: StatusEvent, by_event: dict[str, StatusEvent], report: SweepReport
@@ -611,7 +606,12 @@ class StatusFlow:
     ) -> str:
         """Register `amount` (negative: a refund) on an invoice; intent first, looked for before repeating."""
         what = "refund" if amount < 0 else "payment"
-        invoice = await self.ctx.visma.invoices.get(invoice_id)
+        booked = self.ctx.cache.pop(f"invoice:{invoice_id}", None)  # just booked: that answer is the invoice
+        invoice = (
+            booked
+            if booked is not None and e.state == "pending"
+            else await self.ctx.visma.invoices.get(invoice_id)
+        )
         # an earlier attempt recorded its intent (a crash, a lost answer): look before paying again
         if e.state in ("sending", "error") and payments.went_through(invoice, e.details or {}):
             self.events.update(e.id, state="applied", details={"adopted": True})
@@ -663,6 +663,8 @@ class StatusFlow:
         await payments.register(self.ctx.visma, invoice_id, body, settlement)
         crash_point(f"{what}_after_post")
         self.events.update(e.id, state="applied")
+        if what == "payment" and not settlement.residue:  # Paid is true now: the shop hears it this sweep
+            self._record(t, "paid", report, details={"paid_on": paid_on or ""})
         if settlement.residue:
             reason = (
                 f"the {what} {amount} {currency} leaves {settlement.residue} {currency} open on invoice "
