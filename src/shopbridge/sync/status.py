@@ -194,7 +194,12 @@ class StatusFlow:
                 continue
             status = int(order.Status or 1)
             if status >= 3:
-                self._record(t, "delivered", report, details=self._tracking(order.model_dump(by_alias=True)))
+                tracking = self._tracking(order.model_dump(by_alias=True))
+                row = self._record(t, "delivered", report, details=tracking)
+                known = (row.details or {}).get("tracking")
+                if tracking and known != tracking["tracking"] and row.state not in OPEN_STATES:
+                    # a tracking number added (or changed) after delivered was handled: it goes out alone
+                    self.events.update(row.id, state="pending", details={**tracking, "was": row.state})
             if status == 4:
                 self._record(t, "invoiced", report)
         self._advance(CURSOR_ORDERS, page.cursor)
@@ -474,7 +479,8 @@ class StatusFlow:
                 )
             except NotFoundError as exc:
                 raise StatusError(_gone(int(e.starweb_order_id))) from exc
-            self.events.update(e.id, state="superseded", details={"tracking_written": True})
+            state = (e.details or {}).get("was") or "superseded"  # a late number keeps its event's state
+            self.events.update(e.id, state=state, details={"tracking_written": tracking})
             log.info("status.tracking_written", order=e.starweb_order_id, tracking=tracking)
         else:
             self.events.update(e.id, state="superseded")
