@@ -243,6 +243,8 @@ class StatusFlow:
         if t is None:
             return
         history = self.events.for_order(self.ctx.id, t.starweb_order_id)
+        if any(e.event == "credit" for e in history):
+            return  # our own credit, its answer not recorded yet (a crash): the credit step adopts it
         invoiced = [e for e in history if e.event == "invoiced"]
         details = (invoiced[0].details or {}) if invoiced else {}
         customer = details.get("customer")
