@@ -126,3 +126,7 @@ async def test_payment_accounts_after_a_reconsent(env: Env) -> None:
     assert events(env, order["orderId"])["payment"].state == "applied"
     booked = env.admin("visma", "GET", "/visma/payments").json()["payments"]
     assert [p["CompanyBankAccountId"] for p in booked] == [sid("bank", "cheque")]
+
+    drafts = await cli(env, "connection", "set", env.name, "document_type", "invoice_draft")
+    assert drafts.returncode == 0 and "no Visma event says delivered" in drafts.stdout, drafts.stdout
+    assert "capture_on invoiced" in drafts.stdout
