@@ -76,12 +76,15 @@ class BookingFlow:
         """Book every transferred invoice-kind order not booked yet; send what waits to be sent."""
         report = SweepReport(self.ctx.name)
         calls_before = self.ctx.api_calls
+        steps = [e for e in self.events.open(self.ctx.id) if e.event in ("book", "send")]
+        if self.settings.document_type != KIND and not steps:  # nothing of this kind waits
+            return report
         booked = self.events.orders_with(self.ctx.id, ("book",), states=FINAL)
         due = [t for t in self._transfers() if t.starweb_order_id not in booked]
         for t in due:
             e, _ = self.events.record(self.ctx.id, t.starweb_order_id, "book")
             await self._guard(t, e, report, self._book(t, e, report))
-        sending = [e for e in self.events.open(self.ctx.id) if e.event == "send"]
+        sending = [e for e in self.events.open(self.ctx.id) if e.event == "send"]  # incl. those just made
         for e in sending:
             t = self.store.transfers.get_by_order(self.ctx.id, e.starweb_order_id)
             if t is not None:
