@@ -125,6 +125,15 @@ class WebSessions:
             row.data = data
             return data
 
+    def push(self, session_id: str, key: str, item: Any) -> None:
+        """Append `item` to the list under `key` in the session's data (e.g. a flash message)."""
+        with self._session() as s:
+            row = s.get(WebSession, session_id, with_for_update=True)
+            if row is not None:
+                data = dict(row.data or {})
+                data[key] = [*data.get(key, []), item]
+                row.data = data
+
     def verify(self, session_id: str) -> None:
         with self._session() as s:
             s.execute(update(WebSession).where(WebSession.id == session_id).values(verified=True))
