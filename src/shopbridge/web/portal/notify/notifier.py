@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import func, select
 
 from shopbridge import plans
+from shopbridge.engine.hooks import HOOKS_CURSOR
 from shopbridge.http.errors import AuthenticationError
 from shopbridge.store import TransferState, utcnow
 from shopbridge.store.schema import Connection, Transfer
@@ -35,7 +36,6 @@ log = structlog.get_logger("shopbridge.portal.notify")
 
 __all__ = ["HOOKS_CURSOR", "Notifier", "credential_problem"]
 
-HOOKS_CURSOR = "webhooks.registered"  # set by the engine when it registers a shop's web hooks
 CREDENTIALS_CURSOR = "notify.credentials"
 REFUSED = "refused the credentials"  # how the order flow words a refused login (sync/orders.py _explain)
 MAX_SEND_ATTEMPTS = 5
