@@ -31,7 +31,7 @@ from .web import ANON_COOKIE, build_env, check_csrf, install_error_pages, is_sec
 
 log = structlog.get_logger("shopbridge.portal")
 
-__all__ = ["EngineControl", "Portal", "create_portal"]
+__all__ = ["EngineControl", "Portal", "build_env", "create_portal"]
 
 STATIC = Path(__file__).parent / "static"
 CSP = (

@@ -14,6 +14,7 @@ import gettext
 import io
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -72,18 +73,31 @@ def N_(message: str) -> str:
     return message
 
 
-def update_catalogues() -> None:  # pragma: no cover - a developer's tool
-    """Extract every string from the portal's code and templates and merge it into both catalogues."""
+def extract_messages() -> Any:
+    """Every string to translate: the portal's code and templates, and the settings' meanings."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir
-    from babel.messages.pofile import write_po
+
+    from shopbridge.sync.settings import ConnectionSettings
 
     root = Path(__file__).parent
     template = Catalog(project="shopbridge portal")
     for filename, lineno, message, comments, context in extract_from_dir(
-        root, method_map=METHOD_MAP, options_map=OPTIONS_MAP
+        root, method_map=METHOD_MAP, options_map=OPTIONS_MAP, keywords=KEYWORDS
     ):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    for name, info in ConnectionSettings.model_fields.items():
+        if info.description:
+            template.add(info.description, None, [("sync/settings.py", 0)], auto_comments=[f"setting {name}"])
+    return template
+
+
+def update_catalogues() -> None:  # pragma: no cover - a developer's tool
+    """Merge every string to translate into both catalogues (then fill in the Swedish)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    template = extract_messages()
     for lang in LANGUAGES:
         path = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,9 +111,9 @@ def update_catalogues() -> None:  # pragma: no cover - a developer's tool
             write_po(fh, cat, width=110, omit_header=False, ignore_obsolete=True)
 
 
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 METHOD_MAP = [("**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
 OPTIONS_MAP = {
-    "**.py": {"keywords": "_ N_ ngettext:1,2"},
     "templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"},
     "templates/**.txt": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"},
 }

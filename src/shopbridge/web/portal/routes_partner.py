@@ -91,11 +91,12 @@ async def _invite(ctx: Ctx, tenant_id: int, email: str, role: str, tenant_name: 
     if sent:
         ctx.flash(_("An invitation is sent to %(email)s.", email=email))
     else:
+        link = ctx.portal.config.base_url(str(ctx.request.base_url)) + "/invite/" + token
         ctx.flash(
             _(
                 "The invitation could not be e-mailed (no mail server). Give %(email)s this link yourself: %(url)s",
                 email=email,
-                url=ctx.portal.config.base_url(str(ctx.request.base_url)) + f"/invite/{token}",
+                url=link,
             ),
             "warning",
         )

@@ -67,6 +67,7 @@ ENTITY_LABELS = {
     "stock": N_("stock and stock status"),
 }
 DIRECTION_LABELS = {"to_visma": N_("shop → Visma"), "to_starweb": N_("Visma → shop"), "off": N_("off")}
+PLAN_KINDS = (N_("create"), N_("update"), N_("unchanged"), N_("conflict"), N_("skipped"), N_("error"))
 EVENTS = {
     "delivered": N_("delivered"),
     "invoiced": N_("invoiced"),
