@@ -88,7 +88,7 @@ class Notifier:
         alerts, orders = self.detect()
         self.compose(alerts, orders)
         self.digests(now)
-        await self.send(now=now)
+        await self.send(now=max(now, utcnow()))
 
     # -- detect ---------------------------------------------------------------------------------
     def detect(
@@ -226,7 +226,7 @@ class Notifier:
             events = self.store.notifications.events(
                 conn_ids, since=since, kinds=tuple(ORDER_STATES.values())
             )
-            self.store.users.update(user.id, digest_sent_at=now)
+            self.store.users.update(user.id, digest_sent_at=utcnow())  # events are stamped by the real clock
             if not events:
                 continue
             names = {c.id: c.name for c in self.store.connections.all() if c.id in set(conn_ids)}
