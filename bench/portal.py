@@ -18,19 +18,17 @@ from pathlib import Path
 
 from sqlalchemy import event, insert
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from shopbridge.store import open_store  # noqa: E402
-from shopbridge.store.schema import Attempt, Transfer  # noqa: E402
-from shopbridge.web.portal import PortalConfig, create_portal  # noqa: E402
-from shopbridge.web.portal.security import hash_password  # noqa: E402
+from shopbridge.store import open_store
+from shopbridge.store.schema import Attempt, Transfer
+from shopbridge.web.portal import PortalConfig, create_portal
+from shopbridge.web.portal.security import hash_password
 
 TENANTS = 50
 STATES = ["transferred"] * 8 + ["waiting_for_fix", "needs_review"]
 GOAL_P95_MS = 150.0
 
 
-def fill(store, total: int, start: int = 0) -> None:  # noqa: ANN001
+def fill(store, total: int, start: int = 0) -> None:
     conns = [c.id for c in store.connections.all()]
     rng = random.Random(start)
     now = datetime.now(UTC)
@@ -66,9 +64,10 @@ def fill(store, total: int, start: int = 0) -> None:  # noqa: ANN001
 
 
 def main() -> None:
-    from portal_env import csrf_of
-
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from fastapi.testclient import TestClient
+
+    from portal_env import csrf_of
 
     data = Path(tempfile.mkdtemp(prefix="bench-portal-"))
     store = open_store(data_dir=data)

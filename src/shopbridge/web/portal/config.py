@@ -5,10 +5,11 @@ web``); tests build one directly.
 
 | variable | meaning |
 | --- | --- |
-| ``SHOPBRIDGE_PUBLIC_URL`` | where people reach the portal (links in e-mails, the Visma redirect URI, Secure cookies when https) |
-| ``SHOPBRIDGE_VISMA_CLIENT_ID``, ``SHOPBRIDGE_VISMA_CLIENT_SECRET`` | the partner's Visma app, used by "Connect with Visma" |
-| ``SHOPBRIDGE_VISMA_IDENTITY_URL``, ``SHOPBRIDGE_VISMA_API_BASE`` | Visma's identity server and API (default: the real ones) |
-| ``SHOPBRIDGE_SMTP_URL`` | ``smtp://user:password@host:port`` (``smtps://`` for TLS, ``?starttls=1``) for e-mail |
+| ``SHOPBRIDGE_PUBLIC_URL`` | where people reach the portal (e-mail links, the Visma redirect URI, |
+|   | Secure cookies when https) |
+| ``SHOPBRIDGE_VISMA_CLIENT_ID``, ``_SECRET`` | the partner's Visma app, used by "Connect with Visma" |
+| ``SHOPBRIDGE_VISMA_IDENTITY_URL``, ``_API_BASE`` | Visma's identity server and API |
+| ``SHOPBRIDGE_SMTP_URL`` | ``smtp://user:password@host:port`` (``smtps://``, ``?starttls=1``) |
 | ``SHOPBRIDGE_MAIL_FROM`` | the sender of the portal's e-mails |
 | ``SHOPBRIDGE_TRUST_PROXY`` | ``1``: believe ``X-Forwarded-Proto``/``-For`` from the proxy in front |
 """

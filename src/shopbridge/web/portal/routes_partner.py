@@ -94,7 +94,8 @@ async def _invite(ctx: Ctx, tenant_id: int, email: str, role: str, tenant_name: 
         link = ctx.portal.config.base_url(str(ctx.request.base_url)) + "/invite/" + token
         ctx.flash(
             _(
-                "The invitation could not be e-mailed (no mail server). Give %(email)s this link yourself: %(url)s",
+                "The invitation could not be e-mailed (no mail server). "
+                "Give %(email)s this link yourself: %(url)s",
                 email=email,
                 url=link,
             ),
