@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.visma.seed import sid
 from shopbridge.sync.context import effective_settings
+from shopbridge.sync.setup import setup_problems
 from status_env import events, skus, sweep, visma
 
 from e2e import Env, env_fixture
@@ -96,6 +97,11 @@ async def test_payment_accounts_after_a_reconsent(env: Env) -> None:
     payment = events(env, order["orderId"])["payment"]
     assert payment.state == "error" and "ea:purchase" in (payment.error or ""), payment.error
 
+    async with env.context() as ctx:  # the setup check (`doctor`) says the same
+        problems = " ".join(await setup_problems(ctx))
+    assert "klarna_checkout, card have no bank account" in problems and "ea:purchase" in problems
+    assert "no Visma event says delivered" in problems  # invoice_draft: capture happens in the shop
+
     out = reconsent(env)
     assert "also asks for ea:purchase" in out and "ea:purchase)" in out
 
@@ -121,6 +127,9 @@ async def test_payment_accounts_after_a_reconsent(env: Env) -> None:
         "klarna_checkout": sid("bank", "klarna"),
         "card": sid("bank", "cheque"),
     }
+
+    async with env.context() as ctx:
+        assert not [p for p in await setup_problems(ctx) if "bank account" in p]
 
     await sweep(env)  # the waiting payment goes through now, on the card's account
     assert events(env, order["orderId"])["payment"].state == "applied"
