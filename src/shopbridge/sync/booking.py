@@ -26,6 +26,7 @@ kind `invoice` (events in `store.events`, one row per order and step):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -49,6 +50,7 @@ log = structlog.get_logger("shopbridge.booking")
 KIND = "invoice"
 FINAL = ("applied", "ignored", "superseded")
 SEND_TYPE_ELECTRONIC, SEND_TYPE_KIVRA = 1, 4
+CONCURRENCY = 8  # orders booked side by side
 
 
 class BookingError(Exception):
@@ -81,14 +83,22 @@ class BookingFlow:
             return report
         booked = self.events.orders_with(self.ctx.id, ("book",), states=FINAL)
         due = [t for t in self._transfers() if t.starweb_order_id not in booked]
-        for t in due:
-            e, _ = self.events.record(self.ctx.id, t.starweb_order_id, "book")
-            await self._guard(t, e, report, self._book(t, e, report))
-        sending = [e for e in self.events.open(self.ctx.id) if e.event == "send"]  # incl. those just made
-        for e in sending:
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def book(t: Transfer) -> None:
+            async with slots:
+                e, _ = self.events.record(self.ctx.id, t.starweb_order_id, "book")
+                await self._guard(t, e, report, self._book(t, e, report))
+
+        async def send(e: StatusEvent) -> None:
             t = self.store.transfers.get_by_order(self.ctx.id, e.starweb_order_id)
             if t is not None:
-                await self._guard(t, e, report, self._send(t, e, report))
+                async with slots:
+                    await self._guard(t, e, report, self._send(t, e, report))
+
+        await asyncio.gather(*(book(t) for t in due))
+        sending = [e for e in self.events.open(self.ctx.id) if e.event == "send"]  # incl. those just made
+        await asyncio.gather(*(send(e) for e in sending))
         report.api_calls = self.ctx.api_calls - calls_before
         return report
 
