@@ -153,21 +153,27 @@ def run(env: Env, crash_at: str | None) -> None:
     assert ok, (crash_at, done.returncode, done.stdout + done.stderr)
 
 
-async def test_a_crash_at_every_booking_step_books_and_pays_once(env: Env) -> None:
-    order = await new_order(env, PM_KLARNA)
+async def test_a_crash_at_every_step_books_and_pays_once(env: Env) -> None:
+    first = await new_order(env, PM_KLARNA)
+    for point in ("before_create", "in_create"):  # the draft: intent recorded, then created unread
+        run(env, point)
+    second = await new_order(env, PM_KLARNA)  # the first is adopted; the second dies after its create
+    run(env, "after_create")
     for point in ("book_before_convert", "book_after_convert", "payment_before_post", "payment_after_post"):
         run(env, point)
     run(env, None)
-    [invoice] = await invoices_of(env, order["orderId"])
-    assert dec(invoice["RemainingAmountInvoiceCurrency"]) == 0 and len(paid_on(env, invoice["Id"])) == 1
-    log = status_log(env, order["orderId"])["statusLog"]
-    assert [e["toStatusId"] for e in log] == [env.ids["invoiced"], env.ids["paid"]]
-    assert {k: v.state for k, v in events(env, order["orderId"]).items()} == {
-        "book": "applied",
-        "invoiced": "applied",
-        "payment": "applied",
-        "paid": "applied",
-    }
+    for order in (first, second):
+        assert len(await env.documents_for(order["orderId"])) == 0  # no draft left behind
+        [invoice] = await invoices_of(env, order["orderId"])
+        assert dec(invoice["RemainingAmountInvoiceCurrency"]) == 0 and len(paid_on(env, invoice["Id"])) == 1
+        log = status_log(env, order["orderId"])["statusLog"]
+        assert [e["toStatusId"] for e in log] == [env.ids["invoiced"], env.ids["paid"]]
+        assert {k: v.state for k, v in events(env, order["orderId"]).items()} == {
+            "book": "applied",
+            "invoiced": "applied",
+            "payment": "applied",
+            "paid": "applied",
+        }
 
 
 async def test_a_crash_while_sending(env: Env) -> None:
