@@ -17,6 +17,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from shopbridge.logs import configure_logging
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.visma.seed import sid
 from shopbridge.sync.context import effective_settings
@@ -44,6 +45,7 @@ async def cli(env: Env, *args: str) -> Ran:
     result = await asyncio.to_thread(
         CliRunner().invoke, app, ["--data-dir", str(env.data_dir), *args], env={"COLUMNS": "400"}
     )
+    configure_logging("WARNING")  # the command logged to the runner's stream, closed now: back to stderr
     opened = ui._opts.pop("store", None)  # the command's store: closed, never reused by another test
     if opened is not None:
         opened.close()
