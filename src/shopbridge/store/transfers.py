@@ -697,8 +697,14 @@ class Transfers:
         state: TransferState | str | Iterable[TransferState | str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        number_like: str | None = None,
+        orders: Iterable[str] | None = None,
     ) -> list[Transfer]:
-        """Transfers, newest first, optionally of one connection and in some states."""
+        """Transfers, newest first, optionally of one connection, in some states, taken in between
+        `since` and `until`, whose order id or number contains `number_like` or is one of `orders`
+        (`number_like` and `orders` together: either matches)."""
         with self._session() as s:
             q = select(Transfer)
             if connection_id is not None:
@@ -706,6 +712,21 @@ class Transfers:
             if state is not None:
                 states = [state] if isinstance(state, str) else list(state)
                 q = q.where(Transfer.state.in_([TransferState(x).value for x in states]))
+            if since is not None:
+                q = q.where(Transfer.created_at >= since)
+            if until is not None:
+                q = q.where(Transfer.created_at < until)
+            matches = []
+            if number_like:
+                pattern = f"%{number_like}%"
+                matches += [
+                    Transfer.starweb_order_id.like(pattern),
+                    Transfer.starweb_order_number.like(pattern),
+                ]
+            if orders is not None:
+                matches.append(Transfer.starweb_order_id.in_([str(o) for o in orders]))
+            if matches:
+                q = q.where(or_(*matches))
             return list(s.scalars(q.order_by(Transfer.id.desc()).limit(limit).offset(offset)))
 
     def counts(self, connection_id: int | None = None) -> dict[str, int]:
@@ -716,6 +737,19 @@ class Transfers:
                 q = q.where(Transfer.connection_id == connection_id)
             found = {state: int(n) for state, n in s.execute(q)}
         return {st.value: found.get(st.value, 0) for st in TransferState}
+
+    def in_doubt(self, connection_id: int | None = None) -> int:
+        """Transfers whose intent is recorded but whose Visma document is not: the document may exist
+        (a crash or a lost answer); the next attempt reconciles before creating."""
+        with self._session() as s:
+            q = select(func.count()).where(
+                Transfer.intent_key.is_not(None),
+                Transfer.visma_document_id.is_(None),
+                Transfer.state.not_in([TransferState.TRANSFERRED.value, TransferState.SKIPPED.value]),
+            )
+            if connection_id is not None:
+                q = q.where(Transfer.connection_id == connection_id)
+            return int(s.scalar(q) or 0)
 
     def next_due_at(self, connection_id: int) -> datetime | None:
         """When the next waiting transfer of the connection comes due (None if none will)."""
