@@ -21,6 +21,7 @@ env = env_fixture("engine")
 async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: Env) -> None:
     stop = asyncio.Event()
     ports: list[int] = []
+    ops_ports: list[int] = []
     task = asyncio.create_task(
         run_embedded(
             env.store,
@@ -28,6 +29,7 @@ async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: 
             interval_s=3600,
             stop=stop,
             on_ready=ports.append,
+            on_ops_ready=ops_ports.append,
             local_hooks=True,
             starweb_rate_limit=20000,
         )
@@ -52,12 +54,25 @@ async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: 
         assert t is not None and t.state == TransferState.TRANSFERRED, t and t.last_error
         assert len(await env.documents_for(order["orderId"])) == 1
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}") as web:
-            health = await web.get("/healthz")
-            assert health.status_code == 200 and health.json()["ok"] is True
-            metrics = await web.get("/metrics")
-            assert "shopbridge" in metrics.text
+            assert (await web.get("/healthz")).status_code == 404  # not on the public port
+            assert (await web.get("/metrics")).status_code == 404
             bad = await web.post(f"/hooks/starweb/{env.store.connections.find(env.name).id}/wrong", json={})
             assert bad.status_code == 404
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_ports[0]}") as ops:
+            health = await ops.get("/healthz")
+            assert health.status_code == 200 and health.json()["ok"] is True
+            metrics = (await ops.get("/metrics")).text
+        for gauge in (
+            f'shopbridge_orders_waiting{{connection="{env.name}"}}',
+            f'shopbridge_orders_needs_review{{connection="{env.name}"}}',
+            f'shopbridge_orders_in_doubt{{connection="{env.name}"}}',
+            f'shopbridge_quota_used_orders{{connection="{env.name}"}}',
+            f'shopbridge_seconds_since_last_successful_sweep{{connection="{env.name}"}}',
+            'shopbridge_api_errors_total{system="starweb"}',
+            "shopbridge_api_rate_limited_total",
+            "shopbridge_api_retries_total",
+        ):
+            assert gauge in metrics, gauge
         # restarting registers nothing twice
         assert len((await env.shop("GET", "web-hooks"))["data"]) == len(hooks)
     finally:

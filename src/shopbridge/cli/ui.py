@@ -244,7 +244,6 @@ async def sweep_all(s: Store, conns: list[Any], *, show_progress: bool = False) 
                 CONNECTION.reset(token)
             outcome.waiting_total = _waiting(s, c.id)
             outcomes.append(outcome)
-            progress.remove_task(task)
     return outcomes
 
 

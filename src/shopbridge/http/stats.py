@@ -36,7 +36,8 @@ class CallStats:
             return {k: self._counts[k] for k in KINDS}
 
 
-_by_system: dict[str, CallStats] = {}
+SYSTEMS = ("starweb", "visma", "visma-identity")
+_by_system: dict[str, CallStats] = {name: CallStats() for name in SYSTEMS}  # shown at 0 from the start
 _registry_lock = threading.Lock()
 
 
