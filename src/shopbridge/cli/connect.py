@@ -7,7 +7,6 @@ exchanged and tried on the API before the app, addresses and token replace the o
 
 from __future__ import annotations
 
-import webbrowser
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -106,6 +105,8 @@ def connect_visma(
         console.print("Open this page to give shopbridge access to Visma:")
         typer.echo(url)  # one line, never wrapped: copy it whole
         if not no_browser:
+            import webbrowser
+
             webbrowser.open(url)
 
     def show_redirect(uri: str) -> None:

@@ -8,12 +8,10 @@ starts fast.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -60,8 +58,14 @@ __all__ = [
 ]
 
 console = Console()
-log = structlog.get_logger("shopbridge.cli")
 _opts: dict[str, Any] = {}
+
+
+def _debug(event: str, **kw: Any) -> None:
+    """Log at DEBUG (the traceback of a failure goes here, never to the user's screen)."""
+    import structlog
+
+    structlog.get_logger("shopbridge.cli").debug(event, **kw)
 
 
 def _is_click_control(exc: BaseException) -> bool:
@@ -113,7 +117,7 @@ class ExplainingGroup(TyperGroup):
             if _is_click_control(exc):
                 raise
             failure = explain(exc)
-            log.debug("cli.failure", exc_info=exc)
+            _debug("cli.failure", exc_info=exc)
             raise fail(failure.sentence, failure.code) from None
 
 
@@ -152,13 +156,15 @@ def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
 
 def run_async(coro: Any) -> Any:
     """Run a coroutine; a failure becomes one sentence and an exit code (see `cli/failures.py`)."""
+    import asyncio
+
     try:
         return asyncio.run(coro)
     except Exception as exc:
         if _is_click_control(exc):
             raise
         failure = explain(exc)
-        log.debug("cli.failure", exc_info=exc)
+        _debug("cli.failure", exc_info=exc)
         raise fail(failure.sentence, failure.code) from None
 
 
@@ -238,7 +244,7 @@ async def sweep_all(s: Store, conns: list[Any], *, show_progress: bool = False) 
             except Exception as exc:
                 if _is_click_control(exc):
                     raise
-                log.debug("cli.sweep_failed", connection=c.name, exc_info=exc)
+                _debug("cli.sweep_failed", connection=c.name, exc_info=exc)
                 outcome.failure = explain(exc)
             finally:
                 CONNECTION.reset(token)
