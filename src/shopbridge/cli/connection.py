@@ -53,8 +53,8 @@ def connection_list() -> None:
 def settings_view(s: Store, c: Connection) -> dict[str, dict[str, Any]]:
     """Each setting's value, default and where the value comes from: "default", "set" (on this
     connection) or "from NAME" (the connection a further shop belongs to)."""
-    from shopbridge.sync.context import COMPANY_SETTINGS, effective_settings
-    from shopbridge.sync.settings import ConnectionSettings, defaults
+    from shopbridge.sync.context import effective_settings
+    from shopbridge.sync.settings import COMPANY_SETTINGS, ConnectionSettings, defaults
 
     values = effective_settings(s, c).model_dump(mode="json")
     base = defaults()
@@ -135,21 +135,20 @@ def connection_set(
     ] = False,
 ) -> None:
     """Change one setting, e.g. `document_type order`, `trigger_statuses completed,picking`."""
-    from shopbridge.sync.context import COMPANY_SETTINGS
-    from shopbridge.sync.settings import parse_bool, parse_setting, validate_settings
+    from shopbridge.sync.settings import COMPANY_SETTINGS, parse_bool, parse_setting, validate_settings
 
+    about(connection)
+    raw = parse_bool(key, value) if key == "paused" else parse_setting(key, value)  # before the store opens
     s = store()
     c = find_connection(s, connection)
     about(c.name)
     if key == "paused":
-        paused = parse_bool(key, value)
-        s.connections.update(c.id, paused=paused)
-        console.print(f"{c.name}: paused = {json.dumps(paused)}")
+        s.connections.update(c.id, paused=raw)
+        console.print(f"{c.name}: paused = {json.dumps(raw)}")
         return
     if c.parent_id is not None and key in COMPANY_SETTINGS:
         parent = s.connections.get(c.parent_id).name
         raise fail(f"{key} belongs to the Visma company: set it on {parent!r}, which {c.name!r} is a shop of")
-    raw = parse_setting(key, value)
     inherited = _inherited(s, c)
     checked = validate_settings({**(c.settings or {}), key: raw}, inherited, changing=(key, value))
     stored = checked.model_dump(mode="json")[key]

@@ -154,8 +154,8 @@ def _invalid_client(exc: Any) -> Failure:
 def _invalid_grant(exc: Any) -> Failure:
     return Failure(
         EXIT_AUTH,
-        f"Visma no longer accepts this connection's authorization{_of_connection()} ({exc.message}): "
-        "run `shopbridge connect visma` again",
+        f"Visma refused the authorization{_of_connection()} ({exc.message}): the code or the stored "
+        "refresh token is spent, expired or revoked; run `shopbridge connect visma` again",
     )
 
 

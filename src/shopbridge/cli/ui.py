@@ -323,7 +323,7 @@ def print_reports(s: Store, outcomes: list[SweepOutcome]) -> int:
                 detail.add_row(ref, reason)
             console.print(detail)
     for o in outcomes:
-        for sentence in o.unreachable:
+        for sentence in o.unreachable if o.failure is None else []:
             console.print(f"[red]error:[/red] {o.name}: {sentence}")
         if o.failure is not None:
             console.print(f"[red]error:[/red] {o.name}: {o.failure.sentence}")

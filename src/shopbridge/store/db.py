@@ -290,8 +290,26 @@ class Store:
                                 "secret.key in the data directory or set SHOPBRIDGE_KEY"
                             ) from None
                         keys = load_key(self.data_dir, create=True)
-                self._cipher = Cipher(keys)
+                try:
+                    self._cipher = Cipher(keys)
+                except SecretKeyError:
+                    raise SecretKeyError(
+                        f"the encryption key in {self._key_source()} is not a valid key (32 url-safe base64 "
+                        "bytes): restore the original key file or SHOPBRIDGE_KEY"
+                    ) from None
             return self._cipher
+
+    def _key_source(self) -> str:
+        import os
+
+        from .crypto import ENV_KEY
+        from .paths import KEY_FILENAME
+
+        if self._key is not None:
+            return "the key given"
+        if os.environ.get(ENV_KEY, "").strip():
+            return ENV_KEY
+        return str(Path(self.data_dir or ".") / KEY_FILENAME)
 
     def ensure_key(self) -> None:
         """Load or create the encryption key now (``init`` calls this) instead of on first use."""

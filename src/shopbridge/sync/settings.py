@@ -273,6 +273,10 @@ def rate_key(rate: object) -> str:
     return format(d, "f")
 
 
+COMPANY_SETTINGS = ("plan", "custom_quota", "custom_features", "shop_fee")
+"""Settings of the Visma company (set on the connection holding the consent), not of one shop."""
+
+
 class SettingError(ValueError):
     """A setting value was refused; the message says which, why and what it takes, in one sentence."""
 
