@@ -33,6 +33,7 @@ from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import open_store
 from shopbridge.sync.context import VISMA_TOKENS, open_context
 from shopbridge.sync.flows import sweep_connection
+from store_backends import pg_check, pg_url
 
 SHOP = "shop"
 
@@ -140,6 +141,7 @@ CASES = [
     Case("log-format", ("--log-format", "xml", "connection", "list"), 2, ("--log-format",)),
     Case("db-kind", ("--db", "mysql://u@h/db", "init"), 2, ("unsupported database", "postgresql://")),
     Case("db-unreachable", ("--db", "postgresql://127.0.0.1:{dead}/x", "init"), 4, ("could not be reached",)),
+    Case("db-missing", ("--db", "{pg}", "init"), 2, ("does not exist", "createdb")),
     Case("data-dir-file", ("init",), 2, ("is a file",), prepare=_file_as_data_dir),
     Case(
         "key-garbled",
@@ -316,6 +318,7 @@ CASES = [
 
 def _fill(arg: str, world: World, busy: int) -> str:
     return arg.format(
+        pg=pg_url().rsplit("/", 1)[0] + "/shopbridge_no_such_database",
         dead=world.dead,
         busy=busy,
         starweb=world.starweb.url,
@@ -334,6 +337,8 @@ def _settings(home: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_failure_is_one_sentence_and_the_right_exit_code(case: Case, world: World, tmp_path: Path) -> None:
+    if case.id == "db-missing":
+        pg_check()  # a server is needed to say that a database is missing
     home, env = case.prepare(world, tmp_path) if case.prepare else (world.home, {})
     creds = {
         "STARWEB_CLIENT_ID": d.STARWEB_CLIENT_ID,

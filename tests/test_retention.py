@@ -175,3 +175,18 @@ def test_webhooks_are_deduplicated_per_connection(store: Store) -> None:
     assert store.webhooks.record(a.id, "same-uuid", {})
     assert store.webhooks.record(b.id, "same-uuid", {})  # another shop's event: not a resend
     assert not store.webhooks.record(a.id, "same-uuid", {})
+
+
+def test_files_with_customer_data_are_created_private(tmp_path: Path) -> None:
+    from shopbridge.store.paths import private_file
+
+    old = os.umask(0o022)
+    try:
+        new = private_file(tmp_path / "plan.csv")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o600
+        wide = tmp_path / "old.csv"
+        wide.write_text("sku\n")
+        os.chmod(wide, 0o644)
+        assert stat.S_IMODE(private_file(wide).stat().st_mode) == 0o600 and wide.read_text() == "sku\n"
+    finally:
+        os.umask(old)
