@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from shopbridge.cli import connect, connection, doctor, engine, orders, products, sync, usage
+from shopbridge.cli import connect, connection, doctor, engine, orders, products, sync, usage, users
 from shopbridge.cli.ui import ExplainingGroup, fail, lazy_group, set_options
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -82,6 +82,7 @@ app.command()(doctor.doctor)
 app.command()(engine.run)
 app.command()(engine.demo)
 app.add_typer(products.products_app, name="products")
+app.add_typer(users.users_app, name="users")
 lazy_group(
     "sandbox",
     "shopbridge.sandbox.cli:sandbox_app",

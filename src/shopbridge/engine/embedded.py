@@ -19,12 +19,13 @@ import contextlib
 import html
 import ipaddress
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from shopbridge.engine.hooks import (
+    HOOKS_CURSOR,
     hook_events,
     hook_url,
     new_hook_secret,
@@ -104,6 +105,7 @@ async def register_hooks(sweeper: EmbeddedSweeper, public_url: str) -> None:
             ctx = sweeper.context(cid)
             events = hook_events(ctx.settings)
             done = await register_starweb_hooks(ctx.starweb, url, events)
+            sweeper.store.cursors.set(int(cid), HOOKS_CURSOR, datetime.now(UTC).isoformat())
             log.info("hooks.registered", connection=cid, url=redact_hook_url(url), created=done.created)
         except (NotConfigured, Exception) as exc:  # hooks are hints: polling still finds everything
             log.warning("hooks.not_registered", connection=cid, error=str(exc))
@@ -116,8 +118,11 @@ OPS_PORT = 8180
 """The default operations port (`/healthz`, `/metrics`), bound to 127.0.0.1."""
 
 
-def build_app(sweeper: EmbeddedSweeper, engine: Engine, *, ops_token: str | None = None) -> Any:
-    """The public app: hooks, the OAuth callback, and `/healthz`/`/metrics` only behind `ops_token`."""
+def build_app(
+    sweeper: EmbeddedSweeper, engine: Engine, portal: Any = None, *, ops_token: str | None = None
+) -> Any:
+    """The public app: hooks, the OAuth callback, `/healthz`/`/metrics` only behind `ops_token`, and
+    the portal (a FastAPI app) mounted on `/`."""
     store = sweeper.store
 
     def expected_secret(connection_id: str) -> str | None:
@@ -147,7 +152,7 @@ def build_app(sweeper: EmbeddedSweeper, engine: Engine, *, ops_token: str | None
         return None  # the standard "connected" page
 
     engine.metrics.watch_store(store, engine)
-    return create_web_app(
+    app = create_web_app(
         engine,
         resolve_hook=secret_resolver(expected_secret),
         dedupe=dedupe,
@@ -155,6 +160,9 @@ def build_app(sweeper: EmbeddedSweeper, engine: Engine, *, ops_token: str | None
         health=_health(store),
         ops_token=ops_token,
     )
+    if portal is not None:
+        app.mount("/", portal)
+    return app
 
 
 def _health(store: Store) -> Callable[[], dict[str, Any]]:
@@ -214,6 +222,7 @@ async def run_embedded(
     ops_port: int | None = 0,
     ops_token: str | None = None,
     purge_every_s: float = PURGE_EVERY_S,
+    portal_config: Any = None,
     **client_kw: Any,
 ) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives; running sweeps finish first.
@@ -222,8 +231,12 @@ async def run_embedded(
     register hooks at this process's own local address (the demo, whose shop runs on this machine).
     `ops_port`: the port of `/healthz` and `/metrics` on `ops_host` (0: any free port, reported to
     `on_ops_ready`; None: no operations port). An `ops_host` other than loopback needs `ops_token`.
+    The portal (``web/portal``) is served on the public port, configured by `portal_config`
+    (default: ``PortalConfig.from_env()``), and its notifications run beside the engine.
     """
     import signal
+
+    from shopbridge.web.portal import PortalConfig, create_portal
 
     if ops_port is not None and not is_loopback(ops_host) and not ops_token:
         raise ValueError(
@@ -242,7 +255,11 @@ async def run_embedded(
         debounce_s=0.1,
         max_pending_hints=MAX_HINTS_PER_CONNECTION,
     )
-    app = build_app(sweeper, engine, ops_token=ops_token)
+    config = portal_config or PortalConfig.from_env(public_url=public_url)
+    if not config.client_kw:
+        config.client_kw = dict(client_kw)
+    portal = create_portal(store, engine=engine, config=config)
+    app = build_app(sweeper, engine, portal, ops_token=ops_token)
     extra = []
     ops_sock = None
     if ops_port is not None:
@@ -258,7 +275,9 @@ async def run_embedded(
     def ready(bound: int) -> None:
         base = public_url or f"http://{host}:{bound}"
         if console is not None:
-            console.print(f"engine listening on http://{host}:{bound} (web hooks, /oauth/visma/callback)")
+            console.print(
+                f"engine listening on http://{host}:{bound} (portal, web hooks, /oauth/visma/callback)"
+            )
             if ops_sock is not None:
                 ops = ops_sock.getsockname()[1]
                 console.print(f"operations: http://{ops_host}:{ops}/healthz and /metrics")
@@ -272,11 +291,14 @@ async def run_embedded(
     if public_url:
         await register_hooks(sweeper, public_url)
     purger = asyncio.ensure_future(_purge_daily(store, stop, purge_every_s))
+    background.add(asyncio.ensure_future(portal.state.portal.run_background(stop)))
     try:
         await serve_engine(engine, app, host, port, stop, on_ready=ready, extra=extra)
     finally:
         stop.set()
         await asyncio.gather(purger, return_exceptions=True)
+        for task in background:
+            task.cancel()
         await sweeper.aclose()
         if ops_sock is not None:
             with contextlib.suppress(OSError):

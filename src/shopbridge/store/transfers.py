@@ -128,6 +128,20 @@ class QuotaCheck:
     month: str
 
 
+def search_condition(text: str) -> Any:
+    """Transfers whose order number or id or Visma document number is `text`, or whose customer's
+    name or e-mail contains it (case ignored): what people search orders by."""
+    q = text.strip()
+    like = f"%{q.replace('%', '').replace('_', '')}%"
+    return or_(
+        Transfer.starweb_order_number == q,
+        Transfer.starweb_order_id == q,
+        Transfer.visma_document_number == q,
+        Transfer.customer_name.ilike(like),
+        Transfer.customer_email.ilike(like),
+    )
+
+
 class Transfers:
     def __init__(self, session: SessionFactory) -> None:
         self._session = session
@@ -143,9 +157,13 @@ class Transfers:
         entity_type: str = "order",
         document_type: str | None = None,
         wake: bool = False,
+        facts: dict[str, Any] | None = None,
         now: datetime | None = None,
     ) -> Transfer:
         """Make sure the order has a transfer row; a new one is ``pending`` and due at once.
+
+        ``facts``: what people search by (``customer_name``, ``customer_email``, ``ordered_at``,
+        ``total_amount``, ``currency``; see ``starweb.mapping.order_facts``), kept up to date.
 
         An existing row keeps its state (a transferred order stays transferred). With ``wake=True``
         (a web hook said the order changed) a ``pending`` or ``waiting_for_fix`` row becomes due now,
@@ -170,11 +188,15 @@ class Transfers:
                     "document_type": document_type,
                     "created_at": now,
                     "updated_at": now,
+                    **(facts or {}),
                 },
                 keys=("connection_id", "entity_type", "starweb_order_id"),
             )
             row = self._by_order(s, connection_id, oid, entity_type, lock=True)
             assert row is not None
+            for key, value in (facts or {}).items():
+                if value is not None and getattr(row, key) != value:
+                    setattr(row, key, value)
             if number is not None and row.starweb_order_number != number:
                 row.starweb_order_number = number
             if (
@@ -699,12 +721,10 @@ class Transfers:
         offset: int = 0,
         since: datetime | None = None,
         until: datetime | None = None,
-        number_like: str | None = None,
-        orders: Iterable[str] | None = None,
+        search: str | None = None,
     ) -> list[Transfer]:
-        """Transfers, newest first, optionally of one connection, in some states, taken in between
-        `since` and `until`, whose order id or number contains `number_like` or is one of `orders`
-        (`number_like` and `orders` together: either matches)."""
+        """Transfers, newest first, optionally of one connection, in some states, ordered (or taken
+        in) from `since` until before `until`, matching `search` (see `search_condition`)."""
         with self._session() as s:
             q = select(Transfer)
             if connection_id is not None:
@@ -712,21 +732,13 @@ class Transfers:
             if state is not None:
                 states = [state] if isinstance(state, str) else list(state)
                 q = q.where(Transfer.state.in_([TransferState(x).value for x in states]))
+            when = func.coalesce(Transfer.ordered_at, Transfer.created_at)
             if since is not None:
-                q = q.where(Transfer.created_at >= since)
+                q = q.where(when >= since)
             if until is not None:
-                q = q.where(Transfer.created_at < until)
-            matches = []
-            if number_like:
-                pattern = f"%{number_like}%"
-                matches += [
-                    Transfer.starweb_order_id.like(pattern),
-                    Transfer.starweb_order_number.like(pattern),
-                ]
-            if orders is not None:
-                matches.append(Transfer.starweb_order_id.in_([str(o) for o in orders]))
-            if matches:
-                q = q.where(or_(*matches))
+                q = q.where(when < until)
+            if search and search.strip():
+                q = q.where(search_condition(search))
             return list(s.scalars(q.order_by(Transfer.id.desc()).limit(limit).offset(offset)))
 
     def counts(self, connection_id: int | None = None) -> dict[str, int]:

@@ -48,7 +48,7 @@ from shopbridge.http.errors import (
 )
 from shopbridge.logs import error_line
 from shopbridge.plugins import PluginError
-from shopbridge.starweb.mapping import as_dict, external_service, order_from_wire
+from shopbridge.starweb.mapping import as_dict, external_service, order_facts, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
@@ -215,7 +215,11 @@ class OrderFlow:
             t = known.get(oid)
             if t is None:
                 t = self.store.transfers.upsert_pending(
-                    self.ctx.id, oid, starweb_order_number=oid, document_type=self.settings.document_type
+                    self.ctx.id,
+                    oid,
+                    starweb_order_number=oid,
+                    document_type=self.settings.document_type,
+                    facts=order_facts(wire),
                 )
                 self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             if t.state == TransferState.TRANSFERRED:
@@ -239,6 +243,7 @@ class OrderFlow:
                 starweb_order_number=oid,
                 document_type=self.settings.document_type,
                 wake=True,
+                facts=order_facts(wire),
             )
             self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             fetched[oid] = wire
@@ -315,7 +320,8 @@ class OrderFlow:
             report.waiting[t.starweb_order_id] = quota.reason or ""
             return TransferState.WAITING_FOR_QUOTA.value
         self.store.transfers.record_intent(t, reference, document_type=kind)
-        self.store.journal.update(attempt, request={"order": order.order_id, "document": _summary(plan.body)})
+        sent = {"order": order.order_id, "document": _summary(plan.body), "shop_totals": _shop_totals(order)}
+        self.store.journal.update(attempt, request=sent)
         crash_point("before_create")
 
         async def reconcile() -> Any:

@@ -4,7 +4,7 @@ Two shops may send events whose uuids collide (or a forged body may reuse anothe
 resend is a resend only within one connection.
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0010 (chained after the portal migration that landed first)
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0004"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
