@@ -191,3 +191,43 @@ def test_the_demo_runs_doctor_fix_and_says_what_its_exit_means(tmp_path: Path) -
         assert not [t.last_error for t in waiting if any(s in (t.last_error or "") for s in SERVICE)]
     finally:
         store.close()
+
+
+def test_a_cost_centre_or_project_visma_lacks_is_refused_and_reported(world: World) -> None:
+    async def dimensions() -> tuple[list[Any], list[Any]] | None:
+        from shopbridge.http.errors import NotFoundError
+        from shopbridge.sync.setting_checks import visma_list
+
+        store = world.store()
+        try:
+            async with open_context(store, ROOT) as ctx:
+                try:
+                    return await visma_list(ctx, "cost_centers", "costcenters"), await visma_list(
+                        ctx, "projects", "projects"
+                    )
+                except NotFoundError:
+                    return None
+        finally:
+            store.close()
+
+    found = asyncio.run(dimensions())
+    if found is None:
+        pytest.skip("this sandbox serves no /costcenters yet (they come with branch sandbox)")
+    centres, projects = found
+    refused = cli(world.home, "connection", "set", SHOP2, "cost_center_item_id", "no-such-item")
+    assert refused.returncode == 2 and "no cost centre item 'no-such-item'" in refused.stdout, refused.stdout
+    refused = cli(world.home, "connection", "set", SHOP2, "project_id", "no-such-project")
+    assert refused.returncode == 2 and "no project 'no-such-project'" in refused.stdout, refused.stdout
+    items = [i for c in centres for i in c.get("Items") or [] if i.get("IsActive") is not False]
+    if items:
+        ok = cli(world.home, "connection", "set", SHOP2, "cost_center_item_id", str(items[0]["Id"]))
+        assert ok.returncode == 0, ok.stdout
+    if projects:
+        ok = cli(world.home, "connection", "set", SHOP2, "project_id", str(projects[0]["Id"]))
+        assert ok.returncode == 0, ok.stdout
+    world.configure(SHOP2, project_id="no-such-project")  # stored behind the CLI's back: doctor says so
+    try:
+        report = findings(cli(world.home, "doctor", "--json", "--connection", SHOP2))
+        assert any("no project 'no-such-project'" in m for m in lines(report, SHOP2, "multishop", "fail"))
+    finally:
+        world.configure(SHOP2, project_id=None, cost_center_item_id=None)
