@@ -162,6 +162,7 @@ CASES = [
         prepare=_bad_env_key,
     ),
     Case("port-busy", ("run", "--port", "{busy}", "--ops-port", "-1"), 2, ("in use", "--port")),
+    Case("sandbox-port-busy", ("sandbox", "visma", "--port", "{busy}"), 2, ("in use", "--port")),
     Case("ops-public", ("run", "--port", "0", "--ops-host", "0.0.0.0"), 2, ("--ops-token",)),
     Case("unknown-connection", ("sync", "--connection", "nosuch"), 2, ("no connection named 'nosuch'",)),
     Case("usage-month", ("usage", "--month", "2024-13"), 2, ("2024-13",)),

@@ -150,7 +150,7 @@ def _hide_password(url: str) -> str:
 
 def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
     """Print one sentence and return the `typer.Exit` to raise with `code`."""
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line, also in pipes and logs
     return typer.Exit(code)
 
 
@@ -324,9 +324,9 @@ def print_reports(s: Store, outcomes: list[SweepOutcome]) -> int:
             console.print(detail)
     for o in outcomes:
         for sentence in o.unreachable if o.failure is None else []:
-            console.print(f"[red]error:[/red] {o.name}: {sentence}")
+            console.print(f"[red]error:[/red] {o.name}: {sentence}", soft_wrap=True)
         if o.failure is not None:
-            console.print(f"[red]error:[/red] {o.name}: {o.failure.sentence}")
+            console.print(f"[red]error:[/red] {o.name}: {o.failure.sentence}", soft_wrap=True)
         elif o.waiting_total:
             console.print(
                 f"{o.name}: {o.waiting_total} order(s) wait in all: "
