@@ -155,17 +155,11 @@ def fail(message: str, code: int = EXIT_CONFIG) -> typer.Exit:
 
 
 def run_async(coro: Any) -> Any:
-    """Run a coroutine; a failure becomes one sentence and an exit code (see `cli/failures.py`)."""
+    """Run a coroutine from a command; a failure becomes one sentence and an exit code where every
+    failure does (`ExplainingGroup.invoke`, `cli/failures.py`)."""
     import asyncio
 
-    try:
-        return asyncio.run(coro)
-    except Exception as exc:
-        if _is_click_control(exc):
-            raise
-        failure = explain(exc)
-        _debug("cli.failure", exc_info=exc)
-        raise fail(failure.sentence, failure.code) from None
+    return asyncio.run(coro)
 
 
 def find_connection(s: Store, connection: str) -> Any:
