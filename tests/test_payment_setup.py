@@ -21,7 +21,7 @@ from shopbridge.logs import configure_logging
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.visma.seed import sid
 from shopbridge.sync.context import effective_settings
-from shopbridge.sync.setup import setup_problems
+from shopbridge.sync.setup import granted_scopes, setup_problems
 from status_env import events, skus, sweep, visma
 
 from e2e import Env, env_fixture
@@ -105,7 +105,9 @@ async def test_payment_accounts_after_a_reconsent(env: Env) -> None:
     assert "no Visma event says delivered" in problems  # invoice_draft: capture happens in the shop
 
     out = reconsent(env)
-    assert "also asks for ea:purchase" in out and "ea:purchase)" in out
+    assert "also asks for ea:purchase" in out and "is authorised in Visma" in out
+    granted = granted_scopes(env.store, env.store.connections.find(env.name))
+    assert "ea:purchase" in granted.split(), granted
 
     listed = await cli(env, "connection", "accounts", env.name)
     assert listed.returncode == 0, listed.stdout

@@ -35,6 +35,7 @@ import structlog
 
 from shopbridge.http.errors import ApiError, BadRequestError, NotFoundError
 from shopbridge.http.retry import is_ambiguous
+from shopbridge.logs import error_line
 from shopbridge.starweb.mapping import as_dict
 from shopbridge.store import TransferState
 from shopbridge.store.events import OPEN_STATES, StatusEvent
@@ -118,7 +119,7 @@ class BookingFlow:
                 reason += f" [ErrorId {exc.request_id}]"
         except Exception as exc:  # a bug must not stop the other orders
             log.exception("booking.failed", order=t.starweb_order_id, step=e.event)
-            reason = f"internal error ({type(exc).__name__}: {exc}); it will be retried"
+            reason = f"internal error ({error_line(exc)}); it will be retried"
         else:
             report.add(f"booking_{outcome}")
             return

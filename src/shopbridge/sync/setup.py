@@ -52,8 +52,11 @@ async def _shop_methods(ctx: ConnectionContext) -> set[str]:
     return {str(m.idCode) for m in await ctx.starweb.list_payment_methods() if getattr(m, "idCode", None)}
 
 
-async def check_setting(store: Store, conn: Connection, key: str, value: Any) -> tuple[Any, list[str]]:
-    """The value to store for `key` and notes for the user; raises ValueError with a sentence."""
+async def check_setting(
+    store: Store, conn: Connection, key: str, value: Any, *, remote: bool = True
+) -> tuple[Any, list[str]]:
+    """The value to store for `key` and notes for the user; raises ValueError with a sentence.
+    Without `remote` nothing is asked of the shop or Visma (bank account names stay as typed)."""
     notes: list[str] = []
     current = effective_settings(store, conn)
     after = ConnectionSettings.model_validate({**current.model_dump(mode="json"), key: value})
@@ -70,7 +73,7 @@ async def check_setting(store: Store, conn: Connection, key: str, value: Any) ->
                 "no paid_payment_methods: every booked invoice is sent (invoice_delivery "
                 f"{after.invoice_delivery}); set paid_payment_methods to settle checkout payments"
             )
-    elif key in ("payment_accounts", "paid_payment_methods", "invoice_delivery_by_payment_method"):
+    elif remote and key in ("payment_accounts", "paid_payment_methods", "invoice_delivery_by_payment_method"):
         value = await _check_payments(store, conn, key, after, notes)
     elif key == "capture_on" and after.document_type == "order" and after.capture_on == "invoiced":
         notes.append(
