@@ -14,8 +14,6 @@ import typer
 from rich.table import Table
 
 from shopbridge.cli.ui import about, console, fail, find_connection, run_async, store
-from shopbridge.sync.settings import DOCUMENT_TYPES
-from shopbridge.sync.setup import check_setting
 
 if TYPE_CHECKING:
     from shopbridge.store import Store
@@ -112,6 +110,8 @@ def connection_show(
         + (" [yellow]paused[/yellow]" if c.paused else "")
     )
     console.print(f"secrets: {', '.join(secrets) or 'none'}")
+    from shopbridge.sync.settings import DOCUMENT_TYPES
+
     for kind, consequence in DOCUMENT_TYPES.items():  # the choice and what it means for the books
         mark = "[bold]>[/bold]" if kind == view["document_type"]["value"] else " "
         console.print(f"{mark} document_type {kind}: {consequence}")
@@ -163,6 +163,8 @@ def connection_set(
             raise fail(f"{problem}; nothing was changed")
         if note:
             console.print(f"[yellow]warning:[/yellow] {note}")
+    from shopbridge.sync.setup import check_setting
+
     # references no other shop shares, bank accounts by name, what a money setting means
     stored, notes = run_async(check_setting(s, c, key, stored, remote=not no_check))
     s.connections.update_settings(c.id, {key: stored})
