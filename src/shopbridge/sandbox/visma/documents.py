@@ -16,6 +16,7 @@ from .api_base import Api, new_id, norm_id
 from .clock import iso_date, parse_datetime
 from .errors import business_error, reference_not_found, validation_error
 from .pricing import ZERO, DocumentTotals, compute_totals, dec, q2, row_amount
+from .routes_dimensions import check_dimensions
 
 ONE = Decimal(1)
 
@@ -133,6 +134,7 @@ class Sales:
                 ):
                     row[key] = value
             row["Id"] = new_id()
+            check_dimensions(self.api, row, where)
             if kind == "order":
                 row["LineNumber"] = raw.get("LineNumber", idx + 1)
             elif "LineNumber" in row:
