@@ -137,6 +137,16 @@ async def product_attributes(request: Request, productId: int) -> Response:
     return collection(out["attributes"]["data"])
 
 
+@router.get("/products/{productId}/attributes/{attributeId}")
+async def product_attribute(request: Request, productId: int, attributeId: int) -> Response:
+    shop = shop_of(request)
+    out = product_out(shop, get_product(shop, productId), {"attributes"})
+    found = next((a for a in out["attributes"]["data"] if a.get("attributeId") == attributeId), None)
+    if found is None:
+        raise not_found("attribute")
+    return item(found)
+
+
 # --- variants -----------------------------------------------------------------------------
 
 

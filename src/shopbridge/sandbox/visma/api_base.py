@@ -182,7 +182,10 @@ class Api:
                     except ValueError as exc:
                         raise validation_error(f"The request body is not valid JSON: {exc}", "body") from exc
                 if validate:
-                    # no body (or JSON null) is taken as an empty object, like ASP.NET model binding
+                    if body is None and self.validator.body_required(*check_path):
+                        # ASP.NET: "A non-empty request body is required." (a JSON null binds nothing)
+                        raise validation_error("A non-empty request body is required", "body")
+                    # an optional body left out is taken as an empty object, like ASP.NET model binding
                     self.validate(check_path[0], check_path[1], {} if body is None else body)
             call = Call(
                 request=request,
