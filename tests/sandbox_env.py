@@ -70,6 +70,9 @@ class VismaSandbox:
         return self.http.get("/v2" + path, params=params)
 
     def post(self, path: str, body: Any = None, **params: Any) -> httpx.Response:
+        """POST `body` as JSON (no body at all when None)."""
+        if body is None:
+            return self.http.post("/v2" + path, params=params)
         headers = {"Content-Type": "application/json"}
         return self.http.post("/v2" + path, content=to_json(body), params=params, headers=headers)
 

@@ -182,10 +182,15 @@ class Api:
                     except ValueError as exc:
                         raise validation_error(f"The request body is not valid JSON: {exc}", "body") from exc
                 if validate:
-                    if body is None and self.validator.body_required(*check_path):
-                        # ASP.NET: "A non-empty request body is required." (a JSON null binds nothing)
+                    takes_body = self.validator.request_schema(*check_path) is not None
+                    if (
+                        body is None
+                        and takes_body
+                        and (raw.strip() or self.validator.body_required(*check_path))
+                    ):
+                        # a JSON null binds nothing: ASP.NET's "A non-empty request body is required."
                         raise validation_error("A non-empty request body is required", "body")
-                    # an optional body left out is taken as an empty object, like ASP.NET model binding
+                    # a body left out is taken as an empty object, like ASP.NET model binding
                     self.validate(check_path[0], check_path[1], {} if body is None else body)
             call = Call(
                 request=request,
