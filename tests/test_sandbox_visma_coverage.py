@@ -430,6 +430,11 @@ def test_values_beyond_the_spec_are_refused_computed_ones_too(v: VismaSandbox) -
     error(answer, 400, 2000)
     assert [e["Field"] for e in answer.json()["Errors"]] == ["GrossPrice"]
     assert v.ok(v.get(f"/articles/{article['Id']}"))["NetPrice"] == article["NetPrice"]
+    # a price change "made in Visma" (admin route) meets the same bounds
+    made = v.http.post(
+        "/_sandbox/visma/articles/price", json={"Number": article["Number"], "NetPrice": "98000000"}
+    )
+    assert made.status_code == 400 and "GrossPrice" in made.json()["message"]
 
 
 def test_a_null_body_is_refused(v: VismaSandbox) -> None:
