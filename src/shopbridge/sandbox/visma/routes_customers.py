@@ -33,6 +33,9 @@ def build_customer(api: Api, body: dict[str, Any], existing: dict[str, Any] | No
         rec["Id"] = new_id()
         rec["UnpaidInvoicesAmount"] = ZERO
         rec["IsFutureInvoiceDateAllowed"] = True
+        rec["PayToAccountId"] = next(  # payments are registered on the company's default account
+            (b["Id"] for b in state.table("bankaccounts").values() if b.get("IsDefaultChequeAccount")), None
+        )
         if not rec.get("CurrencyCode"):
             rec["CurrencyCode"] = state.company.get("CurrencyCode") or "SEK"
         if not rec.get("InvoiceCountryCode"):
