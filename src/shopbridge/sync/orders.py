@@ -47,7 +47,7 @@ from shopbridge.http.errors import (
     PermissionDeniedError,
 )
 from shopbridge.plugins import PluginError
-from shopbridge.starweb.mapping import as_dict, external_service, order_from_wire
+from shopbridge.starweb.mapping import as_dict, external_service, order_facts, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
@@ -214,7 +214,11 @@ class OrderFlow:
             t = known.get(oid)
             if t is None:
                 t = self.store.transfers.upsert_pending(
-                    self.ctx.id, oid, starweb_order_number=oid, document_type=self.settings.document_type
+                    self.ctx.id,
+                    oid,
+                    starweb_order_number=oid,
+                    document_type=self.settings.document_type,
+                    facts=order_facts(wire),
                 )
                 self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             if t.state == TransferState.TRANSFERRED:
@@ -238,6 +242,7 @@ class OrderFlow:
                 starweb_order_number=oid,
                 document_type=self.settings.document_type,
                 wake=True,
+                facts=order_facts(wire),
             )
             self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             fetched[oid] = wire
@@ -314,7 +319,8 @@ class OrderFlow:
             report.waiting[t.starweb_order_id] = quota.reason or ""
             return TransferState.WAITING_FOR_QUOTA.value
         self.store.transfers.record_intent(t, reference, document_type=kind)
-        self.store.journal.update(attempt, request={"order": order.order_id, "document": _summary(plan.body)})
+        sent = {"order": order.order_id, "document": _summary(plan.body), "shop_totals": _shop_totals(order)}
+        self.store.journal.update(attempt, request=sent)
         crash_point("before_create")
 
         async def reconcile() -> Any:
