@@ -660,7 +660,10 @@ def _run(
 
     def record(case: Any, status: int, failure: Failure) -> None:
         finding = type(failure).__name__
-        if excuse(api, op, finding, status, has_ids) is None:
+        traits = frozenset(["path ids"] if has_ids else []) | frozenset(
+            ["null body"] if case.body is None else []
+        )
+        if excuse(api, op, finding, status, traits) is None:
             unexcused.append(
                 f"{case.meta.generation.mode.value if case.meta else '?'} {finding} ({status}): "
                 f"{failure.title} - {failure.message[:300]} | path {case.path_parameters} "

@@ -182,15 +182,9 @@ class Api:
                     except ValueError as exc:
                         raise validation_error(f"The request body is not valid JSON: {exc}", "body") from exc
                 if validate:
-                    takes_body = self.validator.request_schema(*check_path) is not None
-                    if (
-                        body is None
-                        and takes_body
-                        and (raw.strip() or self.validator.body_required(*check_path))
-                    ):
-                        # a JSON null binds nothing: ASP.NET's "A non-empty request body is required."
+                    if body is None and self.validator.body_required(*check_path):
                         raise validation_error("A non-empty request body is required", "body")
-                    # a body left out is taken as an empty object, like ASP.NET model binding
+                    # an optional body left out (or JSON null) binds as an empty object, like ASP.NET
                     self.validate(check_path[0], check_path[1], {} if body is None else body)
             call = Call(
                 request=request,

@@ -322,12 +322,14 @@ class Sales:
                 doc[target] = body[target]
 
     def clip(self, doc: dict[str, Any], schema: str) -> None:
-        """Cut strings copied from elsewhere to the schema's maxLength."""
+        """Cut strings copied from elsewhere to the schema's maxLength, then refuse (400) a document
+        whose computed values break the spec's bounds (e.g. a row's LineNumber past 1000)."""
         for key, prop in self.spec.properties(schema).items():
             limit = prop.get("maxLength")
             value = doc.get(key)
             if limit is not None and isinstance(value, str) and len(value) > limit:
                 doc[key] = value[:limit]
+        self.api.ensure_in_spec(doc, schema)
 
     def due_date(self, invoice_date: str | None, terms: dict[str, Any]) -> str | None:
         if not invoice_date:
