@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from .api_base import Api, Call, new_id
 from .documents import Priced, Sales, parse_date_field
 from .errors import CANNOT_BE_DELETED, VismaError, business_error, not_found
-from .pricing import ZERO, dec
+from .pricing import ZERO, compute_totals, dec, q2
 from .routes_sales import invoice_from, store_invoice
 
 ORDER = "OrderApi"
@@ -204,20 +204,18 @@ def register(api: Api, sales: Sales) -> None:
         return status
 
     def set_delivered(order: dict[str, Any]) -> None:
-        """DeliveredAmount/-Vat/-Roundings from the rows' DeliveredQuantity (priced like the order)."""
-        customer = state.table("customers").get(order["CustomerId"]) or {}
-        rows = [
-            {**row, "Quantity": row.get("DeliveredQuantity")}
-            for row in order.get("Rows") or []
-            if row.get("IsTextRow") or dec(row.get("DeliveredQuantity")) != 0
-        ]
+        """DeliveredAmount/-Vat/-Roundings: the rows' amounts in proportion to DeliveredQuantity."""
+        pairs = []
+        for row in order.get("Rows") or []:
+            quantity, delivered = dec(row.get("Quantity")), dec(row.get("DeliveredQuantity"))
+            if row.get("IsTextRow") or quantity == 0 or delivered == 0:
+                continue
+            pairs.append((q2(dec(row.get("Amount")) * delivered / quantity), dec(row.get("VatRate"))))
         currency = str(order.get("CurrencyCode") or sales.company_currency())
-        priced = sales.price_rows(
-            rows, kind="order", customer=customer, currency=currency, rate=sales.currency_rate(currency)
-        )
-        order["DeliveredAmount"] = priced.totals.total
-        order["DeliveredVatAmount"] = priced.totals.vat
-        order["DeliveredRoundingsAmount"] = priced.totals.roundings
+        totals = compute_totals(pairs, bool(order.get("IncludesVat")), sales.rounds_to_units(currency))
+        order["DeliveredAmount"] = totals.total
+        order["DeliveredVatAmount"] = totals.vat
+        order["DeliveredRoundingsAmount"] = totals.roundings
 
     async def complete(call: Call) -> Any:
         order = existing_order(call)
