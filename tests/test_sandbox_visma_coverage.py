@@ -333,6 +333,7 @@ def test_order_status_steps(v: VismaSandbox) -> None:
     assert back["Id"] != draft["Id"] and back["Status"] == 2 and back["Rows"][0]["Quantity"] == 3
     kept = v.ok(v.get(f"/orders/{draft['Id']}"))
     assert kept["Rows"][0]["Quantity"] == 1 and kept["Amount"] + back["Amount"] == partly["Amount"]
+    assert kept["DeliveredAmount"] == kept["Amount"]  # what is left on it is what was delivered
     assert Decimal(str(v.ok(v.get(f"/articles/{article['Id']}"))["StockBalanceReserved"])) == reserved + 4
     error(v.post(f"/orders/{sid('x', 'none')}/completed"), 404, 3000)
 
