@@ -46,6 +46,9 @@ ROOTS = [
     "BankAccountApi",
     "EmailApi",
     "ElectronicInvoiceRequestApi",
+    "CostCenterApi",
+    "CostCenterItemApi",
+    "ProjectApi",
     "CommonPaginationMetadata",
     "CommonExtendedBadRequest",
 ]

@@ -41,6 +41,16 @@ TABLES = (
     "countries",
     "payments",
     "sentinvoices",
+    "costcenters",
+    "costcenteritems",
+    "projects",
+    "articlelabels",
+    "customerlabels",
+    "notes",
+    "messagethreads",
+    "messages",
+    "accounts",
+    "openingbalances",
 )
 
 
