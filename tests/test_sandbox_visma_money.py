@@ -48,7 +48,7 @@ def invoice(
                 "Quantity": quantity,
                 "UnitPrice": Decimal(net),
                 "IsTextRow": False,
-                "ReversedConstructionServicesVatFree": False,
+                **({"ReversedConstructionServicesVatFree": False} if path else {}),  # a draft row's field
             }
         ],
     }
