@@ -448,6 +448,7 @@ def test_sync_names_every_failing_shop_and_shows_the_others(world: World, tmp_pa
             base_url=f"{world.starweb.url}/shops/2/api/v2",
             client_id=d.STARWEB_CLIENT_ID,
             client_secret=d.STARWEB_CLIENT_SECRET,
+            settings={"trigger_statuses": ["completed"]},  # status ids are per shop: not novisma's
             shop_of="novisma",
         )
 

@@ -6,6 +6,9 @@ goes through (Starweb credentials checked against the shop; Visma's OAuth consen
 lacks), transfers every qualifying order and prints the summary. Then it keeps the engine serving
 (web hooks; /healthz and /metrics on the loopback operations port) until Ctrl-C, unless `--no-serve`.
 The exit code is the sync's (see `shopbridge sync`).
+With `--document-type invoice` every order is booked as an invoice at once: the paid ones settled on
+the bank account of their payment method (mapped by name, after a consent that includes ea:purchase),
+the others e-mailed, and the shop told Invoiced/Paid.
 """
 
 from __future__ import annotations
@@ -147,6 +150,60 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
         console.print(f"  order {e.starweb_order_id}: {e.event} {e.state}{status}{extra}{why}")
 
 
+DEMO_PAYMENTS = {
+    "paid_payment_methods": ["klarna_checkout", "card", "swish"],
+    "payment_accounts": {"klarna_checkout": "Klarna", "card": "Företagskonto", "swish": "Företagskonto"},
+    "invoice_delivery": "email",
+}
+"""`--document-type invoice`: what is paid at checkout, and on which account (by name; stored as ids)."""
+
+
+async def demo_invoice_setup(store: Store, console: Console) -> None:
+    """Book-and-pay: the payment methods mapped to bank accounts by name, Invoiced/Paid statuses."""
+    from shopbridge.sync.context import open_context
+    from shopbridge.sync.payments import bank_accounts, resolve_accounts
+
+    conn = store.connections.find(DEMO_CONNECTION)
+    async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
+        accounts = await bank_accounts(ctx.visma, connection=DEMO_CONNECTION)
+        mapping = resolve_accounts(accounts, DEMO_PAYMENTS["payment_accounts"])  # type: ignore[arg-type]
+        statuses = {}
+        for key, name in (("invoiced", "Fakturerad"), ("paid", "Betald")):
+            body = {"languages": [{"langCode": "sv", "name": name}], "shouldSendEmail": True}
+            created = await ctx.starweb.request("POST", "order-statuses", json=body)
+            statuses[key] = str(created["data"]["statusId"])
+    names = {str(a.Id): a.Name for a in accounts}
+    for method, account in mapping.items():
+        console.print(f"  payments by {method} are booked on the bank account {names[account]!r}")
+    store.connections.update_settings(
+        conn.id,
+        {
+            "payment_accounts": mapping,
+            "status_map": {"delivered": "", "invoiced": statuses["invoiced"], "paid": statuses["paid"]}
+            | {"cancelled": "canceled"},
+        },
+    )
+
+
+def demo_invoice_summary(store: Store, console: Console) -> None:
+    """What booking did: invoices booked, settled at checkout, sent, and what the shop was told."""
+    conn = store.connections.find(DEMO_CONNECTION)
+    counts: dict[str, int] = {}
+    problems: list[str] = []
+    for e in store.events.all(conn.id, limit=100_000):
+        if e.state == "applied":
+            counts[e.event] = counts.get(e.event, 0) + 1
+        elif e.state == "error":
+            problems.append(f"  order {e.starweb_order_id}: {e.event}: {e.error}")
+    console.print(
+        f"[bold]{counts.get('book', 0)} invoices booked[/bold]: {counts.get('payment', 0)} settled with the "
+        f"checkout payment, {counts.get('send', 0)} e-mailed to the customer; the shop was told Invoiced "
+        f"{counts.get('invoiced', 0)} times and Paid {counts.get('paid', 0)} times"
+    )
+    for line in problems[:10]:
+        console.print(line)
+
+
 async def demo_doctor(store: Store, console: Console) -> None:
     """`shopbridge doctor --fix` on the demo company: it creates the service articles the default
     settings name (so no order waits for them) and shows what else it found."""
@@ -250,11 +307,13 @@ async def run_demo(
     data_dir: Path | None = None,
     preset: str | None = None,
     shops: int = 1,
+    document_type: str = "invoice_draft",
 ) -> int:
     """Run the demo; returns the exit code (0 when the sync worked)."""
     from shopbridge.cli.ui import print_reports, sweep_all
 
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="shopbridge-demo-"))
+    booking = document_type == "invoice"
     console.print("[bold]shopbridge demo[/bold]: starting the Starweb and Visma sandboxes with demo data ...")
     starweb, visma = await asyncio.to_thread(start_sandboxes, shops=shops)
     try:
@@ -272,8 +331,15 @@ async def run_demo(
             DEMO_CONNECTION,
             starweb_url=starweb.url,
             visma_url=visma.url,
-            settings={**DEMO_SETTINGS, "preset": preset},
+            settings={
+                **DEMO_SETTINGS,
+                "preset": preset,
+                "document_type": document_type,
+                **({k: v for k, v in DEMO_PAYMENTS.items() if k != "payment_accounts"} if booking else {}),
+            },
         )
+        if booking:
+            await demo_invoice_setup(store, console)
         for k in range(2, shops + 1):
             shop = await connect_starweb(
                 store,
@@ -302,7 +368,10 @@ async def run_demo(
             f"{counts['waiting_for_fix']} waiting for a fix, {counts['needs_review']} to review. "
             f"See them with: shopbridge --data-dir {data} orders list"
         )
-        await demo_status_feedback(store, console)
+        if booking:
+            demo_invoice_summary(store, console)
+        elif document_type == "invoice_draft":
+            await demo_status_feedback(store, console)
         if shops > 1:
             from shopbridge.plans import usage_lines
 

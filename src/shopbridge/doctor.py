@@ -30,11 +30,11 @@ from shopbridge.sync.context import (
     WEBHOOK_SECRET,
     ConnectionContext,
     NotConfigured,
-    effective_settings,
     open_context,
 )
 from shopbridge.sync.setting_checks import check_remote, reference
 from shopbridge.sync.settings import ConnectionSettings, rate_key
+from shopbridge.sync.shops import reference_clash
 
 Level = Literal["ok", "warn", "fail"]
 LEVELS: tuple[Level, ...] = ("ok", "warn", "fail")
@@ -468,23 +468,22 @@ async def _plan(p: Patient) -> None:
 
 @check("capture")
 async def _capture(p: Patient) -> None:
-    """With invoice drafts no Visma event says "delivered": card and Klarna payments are not captured
-    through a status change; the merchant captures in the shop (or sets `capture_on`)."""
+    """With invoice drafts (or invoices booked at once) no Visma event says "delivered": card and
+    Klarna payments are not captured through a status change unless `capture_on invoiced`; otherwise
+    the merchant captures in the shop."""
     s = p.settings
-    if s.document_type != "invoice_draft":
+    if s.document_type == "order" and s.capture_on == "delivered":
         p.add("capture", "ok", "orders become Visma orders: shipping them sends delivered (and captures)")
         return
-    capture_on = getattr(s, "capture_on", None)
-    if capture_on:
-        p.add("capture", "ok", f"invoice drafts: payments are captured when the order is {capture_on}")
+    if s.capture_on == "invoiced":
+        p.add("capture", "ok", f"{s.document_type}: payments are captured when the order is invoiced")
         return
+    kind = "invoice drafts" if s.document_type == "invoice_draft" else "invoices booked at once"
     text = (
-        "invoice drafts: Visma never says delivered, so cards and Klarna are not captured through status; "
+        f"{kind}: Visma never says delivered, so cards and Klarna are not captured through status; "
         "capture them in the shop"
     )
-    fix = "capture in the shop's admin" + (
-        ", or set capture_on invoiced" if "capture_on" in type(s).model_fields else ""
-    )
+    fix = f"capture in the shop's admin, or connection set {p.name} capture_on invoiced"
     feedback_captures = bool(s.status_map) and "delivered" in s.status_process_payment
     level: Level = "warn" if s.paid_payment_methods or feedback_captures else "ok"
     p.add("capture", level, text, fix if level == "warn" else None)
@@ -496,15 +495,11 @@ async def _multishop(p: Patient) -> None:
     shops = p.store.connections.shops(p.connection.id)
     if len(shops) < 2:
         return
-    mine = p.settings.reference_prefix
-    for other in shops:
-        if other.id != p.connection.id and effective_settings(p.store, other).reference_prefix == mine:
-            p.add(
-                "multishop",
-                "fail",
-                f"shop {other.name!r} uses the same reference_prefix {mine!r}",
-                f"connection set {p.name} reference_prefix '<something of its own> '",
-            )
+    clash = reference_clash(p.store, p.connection)  # the same prefix, or one that reads as another's
+    if clash:
+        p.add(
+            "multishop", "fail", clash, f"connection set {p.name} reference_prefix '<something of its own> '"
+        )
     for key in ("cost_center_item_id", "project_id"):
         problem = await check_remote(p.ctx, key, getattr(p.settings, key))
         if problem:

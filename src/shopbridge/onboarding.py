@@ -32,9 +32,12 @@ from shopbridge.sync.context import (
     VISMA_APP_SECRET,
     ConnectionContext,
     StoreTokenStore,
+    effective_settings,
 )
+from shopbridge.sync.payments import scopes_for
 from shopbridge.sync.reference import ReferenceData
 from shopbridge.sync.settings import validate_settings
+from shopbridge.sync.shops import reference_clash
 from shopbridge.visma.client import VismaClient
 from shopbridge.visma.oauth import DEFAULT_SCOPES, MemoryTokenStore, OAuthError, VismaOAuth
 
@@ -75,6 +78,9 @@ async def connect_starweb(
         own.setdefault("product_master", False)
         own.setdefault("reference_prefix", f"{name} ")  # references must tell the shops' orders apart
         validate_settings(own, parent.settings or {})  # refuse bad settings before anything is stored
+        clash = reference_clash(store, parent, own["reference_prefix"], joining=True)
+        if clash and existing is None:  # one order number must never read as another shop's
+            raise ValueError(clash)
     else:
         own = validate_settings(own).model_dump(mode="json", exclude_unset=True)
     async with StarwebClient(base_url, client_id, client_secret) as client:
@@ -247,7 +253,7 @@ async def connect_visma(
     )
     if on_redirect_uri is not None:
         on_redirect_uri(uri)
-    pending = new_consent(client_id, client_secret, uri, identity, api, scopes)
+    pending = new_consent(client_id, client_secret, uri, identity, api, consent_scopes(store, conn, scopes))
     try:
         if server is not None:
             url = authorize_url(pending)
@@ -327,7 +333,7 @@ def start_consent(store: Store, connection: str | int, **app: Any) -> str:
         app["redirect_uri"],
         app.get("identity_url") or conn.visma_identity_url,
         app.get("api_base") or conn.visma_api_base,
-        app.get("scopes"),
+        consent_scopes(store, conn, app.get("scopes")),
     )
     store.secrets.put(conn.id, VISMA_CONSENT, pending)
     return authorize_url(pending)
@@ -405,6 +411,16 @@ async def wait_for_consent(
             )
         await asyncio.sleep(poll_s)
     return store.connections.get(conn.id)
+
+
+def consent_scopes(store: Store, conn: Connection, extra: list[str] | None = None) -> list[str]:
+    """The scopes a consent for `conn` asks Visma for: the defaults, what the settings of the shops on
+    its company need (ea:purchase when they register payments) and `extra`."""
+    needed: dict[str, None] = dict.fromkeys(DEFAULT_SCOPES)
+    for shop in store.connections.shops(conn.id):
+        needed.update(dict.fromkeys(scopes_for(effective_settings(store, shop))))
+    needed.update(dict.fromkeys(extra or []))
+    return list(needed)
 
 
 async def consent_in_sandbox(url: str) -> None:

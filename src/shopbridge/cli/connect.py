@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from shopbridge.cli.ui import about, console, fail, run_async, store
+from shopbridge.cli.ui import about, console, fail, find_connection, run_async, store
 
 connect_app = typer.Typer(help="Connect a Starweb shop or authorise Visma.", no_args_is_help=True)
 
@@ -97,9 +97,15 @@ def connect_visma(
     Nothing changes on the connection until Visma has exchanged the code and the new token works.
     """
     from shopbridge import onboarding
+    from shopbridge.sync.payments import PURCHASE_SCOPE
 
     about(connection)
     s = store()
+    if PURCHASE_SCOPE in onboarding.consent_scopes(s, find_connection(s, connection), scope):
+        console.print(
+            f"shopbridge also asks for {PURCHASE_SCOPE}: registering payments needs the company's bank "
+            "accounts (a connection made before is asked to consent once more; nothing else changes)"
+        )
 
     def show(url: str) -> None:
         console.print("Open this page to give shopbridge access to Visma:")

@@ -1,4 +1,4 @@
-"""`shopbridge connection list|show|set|unset`: the connections and their settings.
+"""`shopbridge connection list|show|set|unset|accounts`: the connections, their settings, bank accounts.
 
 A value typed for `set` goes through the one settings parser (`sync.settings.parse_setting`), then the
 model with the settings it joins, then (when the shop or Visma can be reached) the check against what
@@ -110,6 +110,11 @@ def connection_show(
         + (" [yellow]paused[/yellow]" if c.paused else "")
     )
     console.print(f"secrets: {', '.join(secrets) or 'none'}")
+    from shopbridge.sync.settings import DOCUMENT_TYPES
+
+    for kind, consequence in DOCUMENT_TYPES.items():  # the choice and what it means for the books
+        mark = "[bold]>[/bold]" if kind == view["document_type"]["value"] else " "
+        console.print(f"{mark} document_type {kind}: {consequence}")
     table = Table("", "setting", "value", "from", "meaning")
     for key, item in view.items():
         table.add_row(
@@ -158,8 +163,14 @@ def connection_set(
             raise fail(f"{problem}; nothing was changed")
         if note:
             console.print(f"[yellow]warning:[/yellow] {note}")
+    from shopbridge.sync.setup import check_setting
+
+    # references no other shop shares, bank accounts by name, what a money setting means
+    stored, notes = run_async(check_setting(s, c, key, stored, remote=not no_check))
     s.connections.update_settings(c.id, {key: stored})
     console.print(f"{c.name}: {key} = {json.dumps(stored)}")
+    for note in notes:
+        console.print(f"note: {note}")
 
 
 @connection_app.command("unset")
@@ -222,3 +233,25 @@ async def _check_remote(s: Store, c: Connection, key: str, value: Any) -> tuple[
             shop = f" (in shop {target.name!r}, which takes it from {c.name!r})" if target.id != c.id else ""
             return problem + shop, None
     return None, None
+
+
+@connection_app.command("accounts")
+def connection_accounts(connection: str) -> None:
+    """The Visma company's bank accounts, for `payment_accounts` (needs the ea:purchase scope)."""
+    from shopbridge.sync.context import effective_settings, open_context
+    from shopbridge.sync.payments import bank_accounts
+
+    s = store()
+    c = find_connection(s, connection)
+    settings = effective_settings(s, c)
+
+    async def listed() -> list[Any]:
+        async with open_context(s, c.id) as ctx:
+            return await bank_accounts(ctx.visma, connection=s.connections.root(c.id).name)
+
+    table = Table("id", "name", "type", "ledger account", "payment methods")
+    for a in run_async(listed()):
+        methods = [m for m, acc in settings.payment_accounts.items() if acc == str(a.Id)]
+        kind = (a.BankAccountTypeDescription or "") + (" (default)" if a.IsDefaultChequeAccount else "")
+        table.add_row(str(a.Id), a.Name or "", kind, str(a.LedgerAccountNumber or ""), ", ".join(methods))
+    console.print(table)

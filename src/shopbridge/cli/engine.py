@@ -77,6 +77,9 @@ def demo(
         str | None, typer.Option(help="Also sync the catalogue: ecom-master, erp-master or combo")
     ] = None,
     shops: Annotated[int, typer.Option(min=1, help="Shops on the one Visma company (multishop)")] = 1,
+    document_type: Annotated[
+        str, typer.Option(help="invoice_draft, order or invoice (booked, paid or sent at once)")
+    ] = "invoice_draft",
 ) -> None:
     """Both sandboxes with demo data, a connection made like a user makes one, every order transferred.
 
@@ -87,8 +90,18 @@ def demo(
 
     if preset not in (None, "ecom-master", "erp-master", "combo"):
         raise fail("--preset is ecom-master, erp-master or combo")
+    if document_type not in ("invoice_draft", "order", "invoice"):
+        raise fail("--document-type is invoice_draft, order or invoice")
     code = run_async(
-        run_demo(console, serve=not no_serve, port=port, data_dir=data_dir, preset=preset, shops=shops)
+        run_demo(
+            console,
+            serve=not no_serve,
+            port=port,
+            data_dir=data_dir,
+            preset=preset,
+            shops=shops,
+            document_type=document_type,
+        )
     )
     console.print(EXIT_MEANING.get(code, f"exit {code}"))
     raise typer.Exit(code)

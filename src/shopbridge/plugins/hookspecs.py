@@ -29,8 +29,9 @@ def shopbridge_order_document(
     """The Visma document body (invoice draft or order) for one Starweb order, before it is sent.
 
     `order` is the neutral `domain.models.Order`, `wire` the raw Starweb order (with `items`,
-    `addresses`, `customer`), `kind` "invoice_draft" or "order". The order reference field
-    (`settings.reference_field`) must stay as it is: it makes the transfer exactly-once.
+    `addresses`, `customer`), `kind` "invoice_draft", "order" or "invoice" (a draft, booked right after).
+    The order reference field (`settings.reference_field`) must stay as it is: it makes the transfer
+    exactly-once.
     """
 
 

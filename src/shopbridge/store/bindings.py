@@ -135,6 +135,20 @@ class Bindings:
                 )
             )
 
+    def owners(self, connection_ids: list[int], entity_type: str, visma_ids: list[str]) -> dict[str, int]:
+        """Which of `connection_ids` has each of `visma_ids` bound (e.g. a document found by reference)."""
+        if not connection_ids or not visma_ids:
+            return {}
+        with self._session() as s:
+            rows = s.execute(
+                select(Binding.visma_id, Binding.connection_id).where(
+                    Binding.connection_id.in_(connection_ids),
+                    Binding.entity_type == entity_type,
+                    Binding.visma_id.in_([str(v) for v in visma_ids]),
+                )
+            )
+            return {str(v): int(c) for v, c in rows}
+
     def visma_id(self, connection_id: int, entity_type: str, starweb_id: str | int) -> str | None:
         b = self.get(connection_id, entity_type, starweb_id)
         return b.visma_id if b else None

@@ -1,9 +1,11 @@
 """Order status events: what happened to a transferred order in Visma, and what we did about it.
 
 One row per (connection, Starweb order, event). Events: ``delivered``, ``invoiced``, ``paid``,
-``cancelled`` (fed back to the shop) and the actions we take in Visma: ``payment`` (a checkout payment
-registered on the invoice), ``credit`` (a credit invoice for a returned order), ``void`` (our draft
-or order deleted for an order cancelled in the shop).
+``cancelled`` (fed back to the shop) and the actions we take in Visma: ``book`` (document_type
+invoice: our draft converted to a booked invoice), ``send`` (that invoice sent to the customer),
+``payment`` (a checkout payment registered on the invoice), ``credit`` (a credit invoice for a
+returned order), ``refund`` (the checkout payment paid back on that credit invoice), ``void`` (our
+draft or order deleted for an order cancelled in the shop).
 
 States: ``pending`` (seen, not applied yet), ``sending`` (intent recorded, the call may have gone out:
 look before repeating), ``applied``, ``superseded`` (a later event was already applied: the order
@@ -151,12 +153,27 @@ class StatusEvents:
             )
             return {str(r.visma_id): r for r in rows}
 
-    def orders_with(self, connection_id: int, events: tuple[str, ...]) -> set[str]:
-        """Starweb order ids that have any of `events` (in any state)."""
+    def owners(self, connection_ids: list[int], visma_ids: list[str]) -> dict[str, int]:
+        """Which of `connection_ids` has an event carrying each of `visma_ids` (an invoice, a credit)."""
+        if not connection_ids or not visma_ids:
+            return {}
         with self._session() as s:
-            rows = s.scalars(
-                select(StatusEvent.starweb_order_id).where(
-                    StatusEvent.connection_id == connection_id, StatusEvent.event.in_(events)
+            rows = s.execute(
+                select(StatusEvent.visma_id, StatusEvent.connection_id).where(
+                    StatusEvent.connection_id.in_(connection_ids),
+                    StatusEvent.visma_id.in_([str(v) for v in visma_ids]),
                 )
             )
-            return set(rows)
+            return {str(v): int(c) for v, c in rows}
+
+    def orders_with(
+        self, connection_id: int, events: tuple[str, ...], *, states: tuple[str, ...] | None = None
+    ) -> set[str]:
+        """Starweb order ids that have any of `events` (in any state, or in one of `states`)."""
+        with self._session() as s:
+            q = select(StatusEvent.starweb_order_id).where(
+                StatusEvent.connection_id == connection_id, StatusEvent.event.in_(events)
+            )
+            if states is not None:
+                q = q.where(StatusEvent.state.in_(states))
+            return set(s.scalars(q))

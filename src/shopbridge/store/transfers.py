@@ -615,6 +615,23 @@ class Transfers:
             self._unclaim(row, now)
             return row
 
+    def flag_for_review(
+        self, transfer: TransferRef, reason: str, details: dict[str, Any] | None = None
+    ) -> Transfer:
+        """After the transfer, something in Visma and the shop disagrees (e.g. returned in the shop but
+        not invoiced): the transferred order waits in ``needs_review`` with ``reason``, its document
+        kept. ``retry()`` takes it again (the document is adopted, never made twice)."""
+        with self._session() as s:
+            row = self._load(s, transfer, require_claim=False)
+            if row.state not in (TransferState.TRANSFERRED, TransferState.NEEDS_REVIEW):
+                raise InvalidTransition(f"transfer {row.id} is {row.state}, not transferred")
+            row.state = TransferState.NEEDS_REVIEW.value
+            row.last_error = reason
+            if details is not None:
+                row.details = details
+            row.updated_at = utcnow()
+            return row
+
     def mark_skipped(self, transfer: TransferRef, reason: str, *, now: datetime | None = None) -> Transfer:
         """Deliberately not transferred (e.g. created before the start date); final until ``retry()``."""
         now = now or utcnow()

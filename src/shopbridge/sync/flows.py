@@ -10,13 +10,16 @@ from collections.abc import Callable
 from shopbridge import plans
 from shopbridge.sync.articles import ArticleExportFlow
 from shopbridge.sync.base import Hint, SweepReport
-from shopbridge.sync.context import ConnectionContext, effective_settings
+from shopbridge.sync.booking import BookingFlow
+from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.orders import OrderFlow
 from shopbridge.sync.shop_catalog import ShopCatalogFlow
+from shopbridge.sync.shops import inherited_ids_reason, inherited_status_ids, reference_clash
 from shopbridge.sync.status import StatusFlow
 
-# orders first: they record what the shop sold, which the stock written to the shop holds back
-FLOWS = (OrderFlow, ArticleExportFlow, ShopCatalogFlow, StatusFlow)
+# orders first: they record what the shop sold, which the stock written to the shop holds back;
+# booking right after them (document_type invoice), status last (it feeds back what booking did)
+FLOWS = (OrderFlow, BookingFlow, ArticleExportFlow, ShopCatalogFlow, StatusFlow)
 
 
 async def sweep_connection(
@@ -32,25 +35,18 @@ async def sweep_connection(
             "config_error", "plan", f"plan {ctx.settings.plan} does not include multishop (400 and up)"
         )
         return report
-    clash = _reference_clash(ctx)
+    clash = reference_clash(ctx.store, ctx.connection)
     if clash:
         report.add("config_error", "reference_prefix", clash)
         return report
+    inherited = inherited_status_ids(ctx.store, ctx.connection)
     for flow in FLOWS:
+        if flow is OrderFlow and "trigger_statuses" in inherited:  # ids of another shop: nothing to start
+            parent = ctx.store.connections.get(ctx.connection.parent_id).name  # type: ignore[arg-type]
+            reason = inherited_ids_reason(
+                ctx.connection, parent, "trigger_statuses", inherited["trigger_statuses"]
+            )
+            report.add("config_error", "trigger_statuses", reason)
+            continue
         report.merge(await flow(ctx, on_progress=on_progress).sweep(hints))
     return report
-
-
-def _reference_clash(ctx: ConnectionContext) -> str | None:
-    """Multishop: two shops of one Visma company must not give their orders the same references."""
-    shops = ctx.store.connections.shops(ctx.id)
-    if len(shops) < 2:
-        return None
-    mine = ctx.settings.reference_prefix
-    for other in shops:
-        if other.id != ctx.id and effective_settings(ctx.store, other).reference_prefix == mine:
-            return (
-                f"shop {other.name!r} uses the same reference_prefix {mine!r}; give each shop its own "
-                "so their order numbers cannot be mistaken for each other in Visma"
-            )
-    return None

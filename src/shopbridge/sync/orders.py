@@ -1,5 +1,7 @@
 """The order flow, Starweb → Visma: paid orders become invoice drafts or orders, exactly once, to the öre.
 
+(`document_type invoice` sends a draft here too; `sync/booking.py` books it right after.)
+
 One sweep of one connection:
 
 1. **Discover** (level-triggered): list the shop's complete orders in the trigger statuses created
@@ -55,6 +57,7 @@ from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.reference import ReferenceData, article_key
 from shopbridge.sync.settings import rate_key
+from shopbridge.sync.shops import ShopScope
 from shopbridge.visma.mapping import (
     ArticleRef,
     customer_body,
@@ -328,6 +331,7 @@ class OrderFlow:
             return await self.find_document(reference, kind)
 
         created = await self._create(kind, plan.body, reconcile)
+        self.ctx.cache[f"order:{t.starweb_order_id}"] = wire  # booking reads it this sweep, not the shop
         crash_point("after_create")
         doc = created if isinstance(created, dict) else created.model_dump(by_alias=True)
         return await self._record(t, attempt, plan, doc, report)
@@ -377,7 +381,8 @@ class OrderFlow:
     ) -> str:
         """An earlier attempt created the document: record it instead of creating another."""
         doc = found if isinstance(found, dict) else (found.model_dump(by_alias=True) if found else {})
-        doc_id = str(doc.get("Id") or found)
+        # an invoice made from our draft or order: the transfer keeps the document it created
+        doc_id = str(doc.get("CreatedFromDraftId") or doc.get("CreatedFromOrderId") or doc.get("Id") or found)
         number = number or doc.get("Number") or doc.get("InvoiceNumber")
         self.store.transfers.mark_transferred(t, doc_id, number, document_type=kind)
         self.store.journal.finish(
@@ -662,13 +667,14 @@ class OrderFlow:
 
     # ------------------------------------------------------------------ reconciliation
     async def find_document(self, reference: str, kind: str) -> Any:
-        """A Visma draft, order or invoice carrying `reference` (this order's), or None."""
+        """A Visma draft, order or invoice carrying `reference` (this order's) of this shop, or None."""
         field_name = self.settings.reference_field
         flt = odata_eq(field_name, reference)
         places = [self.ctx.visma.orders] if kind == "order" else [self.ctx.visma.drafts]
-        places.append(self.ctx.visma.invoices)  # the accountant may have converted it meanwhile
+        places.append(self.ctx.visma.invoices)  # the accountant (or booking) may have converted it meanwhile
+        scope = ShopScope(self.ctx)  # multishop: never another shop's document with the same reference
         for resource in places:
-            found = await resource.first(flt)
+            found = await scope.first(resource, flt)
             if found is not None:
                 return found
         return None

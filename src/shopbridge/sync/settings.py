@@ -18,7 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from shopbridge.features import FEATURES
 
-DocumentType = Literal["invoice_draft", "order"]
+DocumentType = Literal["invoice_draft", "order", "invoice"]
+CaptureOn = Literal["delivered", "invoiced"]
+InvoiceDelivery = Literal["email", "einvoice", "none"]
+
+DOCUMENT_TYPES: dict[str, str] = {
+    "invoice_draft": "an invoice draft: someone reviews and books it in Visma; no Visma event says "
+    "delivered, so cards and Klarna are captured in the shop or with capture_on invoiced",
+    "order": "a Visma order: stock is reserved at once; shipped and invoiced in Visma, "
+    "delivered captures the payment",
+    "invoice": "a booked customer invoice at once: paid-at-checkout orders are settled on their bank "
+    "account, the others sent to the customer; Invoiced (and Paid) reach the shop right away",
+}
+"""Each document type and its accounting consequence, in one line (`connection show`, docs)."""
 MissingArticle = Literal["wait", "create", "fallback"]
 ReferenceField = Literal["YourReference", "OurReference"]
 Preset = Literal["ecom-master", "erp-master", "combo"]
@@ -49,7 +61,10 @@ class ConnectionSettings(BaseModel):
         "unset: orders only, no catalogue sync",
     )
     document_type: DocumentType = Field(
-        "invoice_draft", description="What an order becomes in Visma: an invoice draft or an order"
+        "invoice_draft",
+        description="What an order becomes in Visma: invoice_draft (someone reviews and books it; "
+        "capture in the shop or with capture_on invoiced), order (stock reserved; needs the order "
+        "module) or invoice (booked at once, paid or sent; see docs/document-types.md)",
     )
     trigger_statuses: list[str] = Field(
         default_factory=lambda: ["completed"],
@@ -105,6 +120,11 @@ class ConnectionSettings(BaseModel):
         default_factory=lambda: ["delivered", "cancelled"],
         description="Events that let the payment method act (capture on delivered, cancel on cancelled)",
     )
+    capture_on: CaptureOn = Field(
+        "delivered",
+        description="The event that captures card and Klarna payments: delivered (as status_process_payment "
+        "says) or invoiced (with invoice_draft no Visma event says delivered: capture when it is booked)",
+    )
     tracking_field: str | None = Field(
         None, description="Field on the Visma order holding the tracking number (e.g. BuyersOrderReference)"
     )
@@ -121,13 +141,33 @@ class ConnectionSettings(BaseModel):
     )
     payment_accounts: dict[str, str] = Field(
         default_factory=dict,
-        description="Payment method idCode (or 'default') -> Visma CompanyBankAccountId (default: the first)",
+        description="Payment method idCode (or 'default') -> Visma bank account (name or id; `connection "
+        "set` stores the id). Unmapped methods use 'default', else the company's default cheque account; "
+        "listing the accounts needs the ea:purchase scope (`shopbridge connect visma` asks for it)",
+    )
+    invoice_delivery: InvoiceDelivery = Field(
+        "email",
+        description="document_type invoice: how an invoice not paid at checkout reaches the customer: "
+        "email, einvoice (AutoInvoice, needs the customer's electronic address) or none",
+    )
+    invoice_delivery_by_payment_method: dict[str, InvoiceDelivery] = Field(
+        default_factory=dict,
+        description="Payment method idCode -> email, einvoice or none, over invoice_delivery",
     )
     returned_statuses: list[str] = Field(
-        default_factory=list, description="Starweb statuses meaning returned: an invoiced order gets credited"
+        default_factory=list,
+        description="Starweb statuses meaning returned: an invoiced order gets credited (and refunded when "
+        "paid at checkout); one not invoiced yet waits in needs_review",
     )
     void_cancelled: bool = Field(
-        True, description="Delete our draft or order in Visma when the order is cancelled in the shop"
+        True,
+        description="Delete our draft or order in Visma when the order is cancelled in the shop while "
+        "nothing happened to it in Visma (not shipped, not invoiced); false: it waits in needs_review",
+    )
+    credit_cancelled: bool = Field(
+        False,
+        description="An invoiced order cancelled in the shop gets a credit invoice (and refund) like a "
+        "return; false: it waits in needs_review",
     )
     deletion_check_interval_s: float = Field(
         900.0, ge=0, description="How often to look for drafts and orders deleted in Visma"

@@ -309,7 +309,10 @@ class ShopCatalogFlow(CatalogFlow):
             out["location"] = await self._stock_location()
             out["stock_statuses"] = await self._stock_statuses()
             since = datetime.now(UTC) - timedelta(days=self.settings.stock_reserve_days)
-            drawn = self.settings.document_type == "order" and self.settings.stock_source == "available"
+            st = self.settings  # a Visma order reserves (available drops); a booked invoice draws at once
+            drawn = (
+                st.document_type == "order" and st.stock_source == "available"
+            ) or st.document_type == "invoice"
             shops = [c.id for c in self.store.connections.shops(self.ctx.id)]  # they share Visma's stock
             not_drawn = self.store.order_lines.not_drawn(shops, since=since, drawn_on_transfer=drawn)
             out["not_drawn"] = {article_key(k): v for k, v in not_drawn.items()}

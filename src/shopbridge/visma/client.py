@@ -17,9 +17,10 @@ Idempotency of writes (how a lost answer is handled):
   looks for the effect of the lost call before anything is sent again. Built in: customers (by
   CustomerNumber, else EmailAddress/CorporateIdentityNumber + Name, new since the call), articles
   (Number), delivery methods/terms (Code, else Name), draft and order conversion (the invoice
-  created from that draft/order). Drafts, orders, invoices, payments and price lists need a
-  caller-supplied reconcile (e.g. `drafts.match("YourReference", ref)`); without one an ambiguous
-  failure is raised, never repeated blindly. `/dryrun` calls store nothing and are repeated freely.
+  created from that draft/order). Drafts, orders, invoices, payments, e-invoices and price lists need
+  a caller-supplied reconcile (e.g. `drafts.match("YourReference", ref)`); without one an ambiguous
+  failure is raised, never repeated blindly (an invoice e-mail leaves nothing to look for, so it is
+  never repeated). `/dryrun` calls store nothing and are repeated freely.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from shopbridge.visma.odata import odata_and, odata_datetime, odata_eq, odata_gt
 from shopbridge.visma.schemas import (
     Article,
     ArticleAccountCoding,
+    BankAccount,
     CompanySettings,
     CostCenter,
     CostCenterItem,
@@ -181,6 +183,7 @@ class VismaClient(ApiClient):
         self.price_lists = SalesPriceLists(self)
         self.delivery_methods = DeliveryMethods(self)
         self.delivery_terms = DeliveryTerms(self)
+        self.bank_accounts = BankAccounts(self)
         self.cost_centers = CostCenters(self)
         self.cost_center_items = CostCenterItems(self)
         self.projects = Projects(self)
@@ -649,6 +652,24 @@ class CustomerInvoices(_Resource[CustomerInvoice]):
             "POST", f"{self.path}/{_seg(invoice_id)}/payments", InvoicePayment, payment, reconcile=reconcile
         )
 
+    async def email(self, invoice_id: str | UUID, email: Body | None = None) -> None:
+        """POST /customerinvoices/{id}/email (EmailApi; empty: to the customer's address). Not idempotent
+        and leaves nothing to read back: an ambiguous failure is raised, never repeated."""
+        payload = _wire(email) if email is not None else {}
+        await self._c.request("POST", f"{self.path}/{_seg(invoice_id)}/email", json=payload)
+
+    async def einvoice(
+        self, invoice_id: str | UUID, send_type: int, *, reconcile: Reconcile | None = None
+    ) -> None:
+        """POST /customerinvoices/{id}/einvoice through AutoInvoice (`SendType` 1 electronic, 2 print,
+        3 B2C, 4 Kivra). Not idempotent; the invoice's `SendType` shows it was sent (pass `reconcile`)."""
+        await self._c.request(
+            "POST",
+            f"{self.path}/{_seg(invoice_id)}/einvoice",
+            json={"SendType": send_type},
+            reconcile=self._c._settled(reconcile) if reconcile is not None else None,
+        )
+
 
 class Orders(_Resource[Order]):
     """`/v2/orders` (order module; polling field `ModifiedUtc`).
@@ -756,6 +777,13 @@ class SalesPriceLists(_Resource[SalesPriceList]):
         )
         data = body.get("Data") if isinstance(body, dict) else body
         return [SalesPriceListRow.model_validate(r) for r in data or []]
+
+
+class BankAccounts(_Resource[BankAccount]):
+    """`/v2/bankaccounts` (scope ea:purchase or ea:purchase_readonly): where payments are booked."""
+
+    path = "bankaccounts"
+    model = BankAccount
 
 
 class _Named(_Resource[M]):

@@ -27,6 +27,7 @@ MAX_ROW_TEXT = 2000
 ROW_FIELDS = {  # the row schema of each document kind
     "order": frozenset(OrderRow.model_fields),
     "invoice_draft": frozenset(CustomerInvoiceDraftRow.model_fields),
+    "invoice": frozenset(CustomerInvoiceDraftRow.model_fields),  # a draft, booked right after
 }
 MAX_REFERENCE = 100
 
@@ -182,7 +183,8 @@ def document_body(
     reference_field: str,
     terms_of_payment_id: str | None = None,
 ) -> tuple[dict[str, Any], list[Warning]]:
-    """The invoice draft (`kind="invoice_draft"`) or order (`kind="order"`) body for `order`."""
+    """The invoice draft (`kind="invoice_draft"`, or `"invoice"`: booked right after) or order
+    (`kind="order"`) body for `order`."""
     f = Fitted()
     numbered = [{**row, "LineNumber": i} for i, row in enumerate(rows, start=1)]
     body: dict[str, Any] = {

@@ -1467,6 +1467,86 @@ class CompanySettings(VismaModel):
     InvoicePrintSettingsType: int | None = None
 
 
+class BalanceAndDate(VismaModel):
+    """Visma `BalanceAndDateApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset([])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset([])
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {}
+
+    Balance: Decimal | None = None
+    Date: datetime | None = None
+
+
+class BankAccount(VismaModel):
+    """Visma `BankAccountApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset(["BankAccountType", "LedgerAccountNumber", "Name"])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(
+        [
+            "BankAccountTypeDescription",
+            "CurrencyCode",
+            "DirectDebitBatchBooking",
+            "DirectDebitCreditorId",
+            "DirectDebitSendDirectlyToBank",
+            "Id",
+            "IsEnabledDirectDebit",
+            "ModifiedUtc",
+        ]
+    )
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {"Bban": 35, "Iban": 35, "Name": 200, "NameEnglish": 200}
+
+    Bank: str | None = None
+    BankAccountType: int | None = None
+    BankAccountTypeDescription: str | None = None
+    Bban: str | None = None
+    Iban: str | None = None
+    Name: str | None = None
+    NameEnglish: str | None = None
+    Id: str | None = None
+    IsActive: bool | None = None
+    LedgerAccountNumber: int | None = None
+    HasActiveBankAgreement: bool | None = None
+    IsDefaultChequeAccount: bool | None = None
+    CurrencyCode: str | None = None
+    ModifiedUtc: datetime | None = None
+    Balance: BalanceAndDate | None = None
+    BankAccountHolderName: str | None = None
+    IsEnabledDirectDebit: bool | None = None
+    DirectDebitCreditorId: str | None = None
+    DirectDebitBatchBooking: bool | None = None
+    DirectDebitSendDirectlyToBank: bool | None = None
+
+
+_BankAccount = BankAccount
+
+
+class Email(VismaModel):
+    """Visma `EmailApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset([])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset([])
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {"Email": 255}
+
+    Email: str | None = None
+    CcRecipients: list[str] | None = None
+    Subject: str | None = None
+    Message: str | None = None
+
+
+_Email = Email
+
+
+class ElectronicInvoiceRequest(VismaModel):
+    """Visma `ElectronicInvoiceRequestApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset([])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset([])
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {}
+
+    SendType: int | None = None
+
+
 class CostCenterItem(VismaModel):
     """Visma `CostCenterItemApi`."""
 

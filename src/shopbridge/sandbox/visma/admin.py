@@ -11,6 +11,12 @@
 * `POST /_sandbox/visma/tokens/expire`  every access token issued so far expires now (refresh tokens live)
 * `POST /_sandbox/visma/reset`          `{"seed": "demo" | "empty"}` replaces the whole state
 * `POST /_sandbox/visma/save`           write the state file now (when `--state` is used)
+* `POST /_sandbox/visma/late`           a late answer: `{"method": "POST", "path_suffix": "/convert",
+  "after_s": 3, "times": 1}`: the next matching calls take effect, then answer only after `after_s`
+  (a client sees a timeout for a write that happened); `{"clear": true}` removes them all
+* `GET  /_sandbox/visma/sent`           invoices sent by e-mail or e-invoice, oldest first
+* `GET  /_sandbox/visma/payments`       invoice payments (and refunds), with the invoice, type and any
+  rounding or bank charge they booked
 * `POST /_sandbox/visma/catalog`        bulk-create stock articles in memory (no rate limit):
   `{"articles": N, "prefix": "BULK", "net_price": "199.00", "stock": 10, "vat_rate": 25, "start": 1,
   "purchase_price": "0"}` (all but `articles` optional) -> active stock articles Number `BULK-000001` ..,
@@ -41,7 +47,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .api_base import Api, json_response
+from .api_base import Api, LateAnswer, json_response
 from .bulk import AdminError, change_price, change_stock, seed_articles
 from .clock import iso
 from .state import CompanyFlags, loads
@@ -192,5 +198,31 @@ def build_admin_router(api: Api, reseed: Callable[[str], None], save: Callable[[
     @router.post("/save")
     async def save_now() -> dict[str, Any]:
         return {"saved": save()}
+
+    @router.post("/late")
+    async def late(request: Request) -> Any:
+        try:
+            data = await _body(request)
+            if data.get("clear"):
+                api.late_answers.clear()
+                return {"late": []}
+            rule = LateAnswer(
+                method=str(data.get("method", "POST")).upper(),
+                path_suffix=str(data["path_suffix"]).lower().rstrip("/"),
+                after_s=float(data.get("after_s", 3)),
+                times=int(data.get("times", 1)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return _bad(f"late answer: {exc}")
+        api.late_answers.append(rule)
+        return {"late": [asdict(x) for x in api.late_answers]}
+
+    @router.get("/sent")
+    async def sent() -> Any:
+        return json_response({"sent": list(api.state.table("sentinvoices").values())})
+
+    @router.get("/payments")
+    async def payments() -> Any:
+        return json_response({"payments": list(api.state.table("payments").values())})
 
     return router

@@ -9,6 +9,7 @@ the handler. Handlers return a `Call`-independent JSON-able value (money as Deci
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,6 +59,20 @@ class Call:
 
 
 Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass
+class LateAnswer:
+    """Answer the next `times` calls of `method` on a path ending in `path_suffix` only after `after_s`
+    seconds, once the call has taken effect: the caller sees a timeout for a write that happened."""
+
+    method: str
+    path_suffix: str
+    after_s: float
+    times: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and method == self.method and path.rstrip("/").endswith(self.path_suffix)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -131,6 +146,7 @@ class Api:
         # every depth, like the values it bounds. Admin-settable (`reject_unknown_fields`) to rehearse
         # a lenient server.
         self.reject_unknown_fields = True
+        self.late_answers: list[LateAnswer] = []  # admin-settable (`POST /_sandbox/visma/late`)
 
     # ---- time ----------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -197,6 +213,7 @@ class Api:
                 result = await handler(call)
             except (InvalidOperation, ArithmeticError) as exc:
                 raise validation_error(f"A number in the request is out of range: {exc!r}", "body") from None
+            await self.answer_late(method, request.url.path)
             if isinstance(result, Response):
                 return result
             return json_response(result, status)
@@ -208,6 +225,14 @@ class Api:
             include_in_schema=False,
             name=f"{method} {spec_path}",
         )
+
+    async def answer_late(self, method: str, path: str) -> None:
+        """Hold the answer of a call that matches a `LateAnswer` (its effect is already stored)."""
+        for late in self.late_answers:
+            if late.matches(method, path.lower()):
+                late.times -= 1
+                await asyncio.sleep(late.after_s)
+                return
 
     def authenticate(self, request: Request) -> dict[str, Any]:
         header = request.headers.get("authorization", "")

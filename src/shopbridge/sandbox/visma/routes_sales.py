@@ -4,11 +4,21 @@
   `/{id}/convert` -> a customer invoice numbered from the invoice series (the draft is removed).
 * Invoices: list (`modifiedSinceUtc`, `$filter` on ModifiedUtc ...), read, create (from rows, or from
   a draft via `CreatedFromDraftId`), `/{id}/payments` (reduces RemainingAmount; 0 means paid).
+* Payments (`InvoicePaymentApi.PaymentType`): 1 PartialPayment and 2 CompletePayment take at most what
+  remains; 3 Rounding settles the invoice with the payment and books the difference (under one whole
+  unit of the currency, either way) as a rounding (öresavrundning), 4 BankCharge settles it and books
+  the (non-negative) shortfall as a bank charge. On a credit invoice every amount is negative (a refund).
+* Sending: `/{id}/email` (EmailApi: to the given address, else the invoice's, else the customer's) and
+  `/{id}/einvoice` (ElectronicInvoiceRequestApi.SendType: 1 AutoInvoiceElectronic needs the customer's
+  ElectronicAddress or GLN, 2 AutoInvoicePrint an invoice address, 3 AutoInvoiceB2C is not for Swedish
+  customers, 4 Kivra a private person with a personal identity number); an e-invoice sets the
+  invoice's `SendType`. What was sent is listed at `GET /_sandbox/visma/sent`.
 * Credit invoices: `IsCreditInvoice: true` with negative quantities; the total must not be positive.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +32,10 @@ from .pricing import ZERO, dec, q2, to_base
 
 DRAFT = "CustomerInvoiceDraftApi"
 INVOICE = "CustomerInvoiceApi"
+PARTIAL, COMPLETE, ROUNDING, BANK_CHARGE = 1, 2, 3, 4  # InvoicePaymentApi.PaymentType
+ROUNDING_LIMIT = Decimal(1)  # a rounding payment settles a difference of less than one whole unit
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SEND_TYPES = {1: "AutoInvoiceElectronic", 2: "AutoInvoicePrint", 3: "AutoInvoiceB2C", 4: "Kivra"}
 SANDBOX_USER_ID = "5a9d0b8e-0000-4000-8000-00000000c0de"
 
 
@@ -324,10 +338,26 @@ def register(api: Api, sales: Sales) -> None:
         payment = register_payment(sales, rec, body)
         return payment
 
+    def invoice_of(call: Call) -> dict[str, Any]:
+        rec = invoices.get(call.path["invoiceId"])
+        if rec is None:
+            raise not_found("Customer invoice", call.path["invoiceId"])
+        return rec
+
+    async def email(call: Call) -> Any:
+        send_email(sales, invoice_of(call), call.body or {})
+        return Response(status_code=200)
+
+    async def einvoice(call: Call) -> Any:
+        send_einvoice(sales, invoice_of(call), call.body or {})
+        return Response(status_code=200)
+
     api.route("GET", "/customerinvoices", list_invoices)
     api.route("POST", "/customerinvoices", create_invoice, status=201)
     api.route("GET", "/customerinvoices/{invoiceId}", get_invoice)
     api.route("POST", "/customerinvoices/{invoiceId}/payments", pay, status=201)
+    api.route("POST", "/customerinvoices/{invoiceId}/email", email)
+    api.route("POST", "/customerinvoices/{invoiceId}/einvoice", einvoice)
 
 
 def _rate(body: dict[str, Any]) -> Decimal | None:
@@ -409,21 +439,15 @@ def register_payment(sales: Sales, rec: dict[str, Any], body: dict[str, Any]) ->
     remaining = dec(rec.get("RemainingAmountInvoiceCurrency"))
     if remaining == 0:
         raise business_error("The invoice is already fully paid", "PaymentAmount")
-    if (remaining > 0 and (amount < 0 or amount > remaining)) or (
-        remaining < 0 and (amount > 0 or amount < remaining)
-    ):
-        raise business_error(
-            f"PaymentAmount: {amount} is more than the remaining amount {remaining} "
-            f"of invoice {rec['InvoiceNumber']}",
-            "PaymentAmount",
-        )
+    kind = int(body.get("PaymentType") or PARTIAL)
+    settled = settled_difference(rec, remaining, amount, kind)
     rate = dec(rec.get("CurrencyRate"), Decimal(1))
     domestic = (
         dec(body["DomesticPaymentAmount"])
         if body.get("DomesticPaymentAmount") is not None
         else to_base(amount, rate)
     )
-    new_remaining = remaining - amount
+    new_remaining = ZERO if settled is not None else remaining - amount
     old_base = dec(rec.get("RemainingAmount"))
     new_base = ZERO if new_remaining == 0 else old_base - domestic
     rec["RemainingAmountInvoiceCurrency"] = new_remaining
@@ -447,6 +471,100 @@ def register_payment(sales: Sales, rec: dict[str, Any], body: dict[str, Any]) ->
             "BankTransactionId": new_id(),
         }
     )
-    state.table("payments")[payment["BankTransactionId"]] = {**payment, "_InvoiceId": rec["Id"]}
+    booked = {"_InvoiceId": rec["Id"], "_InvoiceNumber": rec["InvoiceNumber"], "_PaidUtc": api.stamp()}
+    if settled is not None:
+        booked["_RoundingAmountInvoiceCurrency" if kind == ROUNDING else "_BankChargeAmount"] = settled
+    state.table("payments")[payment["BankTransactionId"]] = {**payment, **booked}
     state.touch()
     return payment
+
+
+def settled_difference(rec: dict[str, Any], remaining: Decimal, amount: Decimal, kind: int) -> Decimal | None:
+    """Check a payment against what remains; for Rounding and BankCharge, the difference they book.
+
+    Amounts carry the invoice's sign (negative on a credit invoice: a refund). Partial and complete
+    payments take at most what remains. A rounding payment settles the invoice when the difference is
+    under one whole unit either way; a bank charge settles it when the payment is short by the charge.
+    """
+    number = rec["InvoiceNumber"]
+    sign = 1 if remaining > 0 else -1
+    if amount * sign < 0:
+        what = "refund on a credit invoice must be negative" if sign < 0 else "payment must be positive"
+        raise business_error(f"PaymentAmount: {amount}: a {what}", "PaymentAmount")
+    difference = remaining - amount
+    if kind == ROUNDING:
+        if abs(difference) >= ROUNDING_LIMIT:
+            raise business_error(
+                f"PaymentType: a rounding payment settles less than {ROUNDING_LIMIT} of difference; "
+                f"{amount} leaves {difference} on invoice {number}",
+                "PaymentType",
+            )
+        return difference
+    if kind == BANK_CHARGE:
+        if difference * sign < 0:
+            raise business_error(
+                f"PaymentAmount: {amount} is more than the remaining amount {remaining} of invoice {number}",
+                "PaymentAmount",
+            )
+        return difference
+    if difference * sign < 0:
+        raise business_error(
+            f"PaymentAmount: {amount} is more than the remaining amount {remaining} of invoice {number}",
+            "PaymentAmount",
+        )
+    return None
+
+
+def _sent(sales: Sales, rec: dict[str, Any], channel: str, **details: Any) -> None:
+    sales.state.table("sentinvoices")[new_id()] = {
+        "InvoiceId": rec["Id"],
+        "InvoiceNumber": rec["InvoiceNumber"],
+        "Channel": channel,
+        "SentUtc": sales.api.stamp(),
+        **details,
+    }
+    sales.state.touch()
+
+
+def send_email(sales: Sales, rec: dict[str, Any], body: dict[str, Any]) -> None:
+    """`POST /customerinvoices/{id}/email`: to `Email`, else the invoice's or the customer's address."""
+    customer = sales.state.table("customers").get(rec["CustomerId"]) or {}
+    to = body.get("Email") or rec.get("CustomerEmail") or customer.get("EmailAddress")
+    if not to:
+        raise business_error(
+            f"Email: customer {rec.get('CustomerNumber')} has no e-mail address; give one in Email", "Email"
+        )
+    if not EMAIL.match(str(to)):
+        raise validation_error(f"Email: '{to}' is not a valid e-mail address", "Email")
+    cc = body.get("CcRecipients")
+    subject = str(body.get("Subject") or "Faktura ####").replace("####", str(rec["InvoiceNumber"]))
+    _sent(sales, rec, "email", Email=to, CcRecipients=cc, Subject=subject)
+
+
+def send_einvoice(sales: Sales, rec: dict[str, Any], body: dict[str, Any]) -> None:
+    """`POST /customerinvoices/{id}/einvoice` through AutoInvoice (`SendType`, see the module docstring)."""
+    kind = body.get("SendType")
+    if kind not in SEND_TYPES:
+        raise validation_error("SendType: one of 1, 2, 3 or 4 is required", "SendType")
+    customer = sales.state.table("customers").get(rec["CustomerId"]) or {}
+    number = customer.get("CustomerNumber")
+    if kind == 1 and not (
+        customer.get("ElectronicAddress") or customer.get("GLN") or customer.get("EdiGlnNumber")
+    ):
+        raise business_error(
+            f"SendType: customer {number} has no electronic address (ElectronicAddress or GLN) "
+            "for AutoInvoiceElectronic",
+            "SendType",
+        )
+    if kind == 2 and not (rec.get("InvoicePostalCode") and rec.get("InvoiceCity")):
+        raise business_error("SendType: AutoInvoicePrint needs the invoice's postal address", "SendType")
+    if kind == 3 and (rec.get("InvoiceCountryCode") or "SE") == "SE":
+        raise business_error("SendType: AutoInvoiceB2C is not available for Swedish customers", "SendType")
+    if kind == 4 and not (customer.get("IsPrivatePerson") and customer.get("CorporateIdentityNumber")):
+        raise business_error(
+            f"SendType: Kivra needs a private customer with a personal identity number ({number} has none)",
+            "SendType",
+        )
+    rec["SendType"] = kind
+    rec["ModifiedUtc"] = sales.api.stamp()
+    _sent(sales, rec, SEND_TYPES[kind], Address=customer.get("ElectronicAddress") or customer.get("GLN"))

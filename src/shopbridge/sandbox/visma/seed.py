@@ -671,6 +671,7 @@ def seed_company(state: VismaState, spec: SpecModel) -> None:
     for key, name, kind, ledger, default in (
         ("cheque", "Företagskonto", 1, 1930, True),
         ("cash", "Kassa", 2, 1910, False),
+        ("klarna", "Klarna", 5, 1940, False),  # a payment provider's settlement account
     ):
         bid = sid("bank", key)
         t["bankaccounts"][bid] = _record(
@@ -681,7 +682,9 @@ def seed_company(state: VismaState, spec: SpecModel) -> None:
                 "Name": name,
                 "NameEnglish": name,
                 "BankAccountType": kind,
-                "BankAccountTypeDescription": "ChequeAccount" if kind == 1 else "CashAccount",
+                "BankAccountTypeDescription": {1: "ChequeAccount", 2: "CashAccount"}.get(
+                    kind, "DigitalWalletAccount"
+                ),
                 "LedgerAccountNumber": ledger,
                 "IsActive": True,
                 "IsDefaultChequeAccount": default,

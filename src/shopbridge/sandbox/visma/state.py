@@ -40,6 +40,7 @@ TABLES = (
     "fiscalyears",
     "countries",
     "payments",
+    "sentinvoices",
     "costcenters",
     "costcenteritems",
     "projects",

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
 from shopbridge.http.errors import ApiError, AuthenticationError, TransportError
-from shopbridge.onboarding import connect_starweb, ensure_service_articles
+from shopbridge.onboarding import connect_starweb, consent_scopes, ensure_service_articles
 from shopbridge.plans import PLAN_NAMES
 from shopbridge.store import UnknownConnection
 from shopbridge.sync.context import (
@@ -237,6 +237,7 @@ async def visma_start(connection_id: str, ctx: Ctx = Depends(signed_in)) -> Resp
         _redirect_uri(ctx),
         identity_url=app.identity_url,
         token_store=MemoryTokenStore(),
+        scopes=consent_scopes(ctx.store, conn),  # ea:purchase too when the shop registers payments
     )
     url, state = oauth.authorize_url()
     await oauth.aclose()
