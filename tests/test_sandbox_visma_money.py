@@ -155,3 +155,21 @@ def test_late_answer_after_the_effect(visma: Visma) -> None:
     assert visma.ok(visma.get("/customerinvoices", **{"$filter": flt}))["Data"]
     assert time.monotonic() - started >= 1.5
     assert visma.admin("/late", {"clear": True}) == {"late": []}
+
+
+def test_bank_accounts_created_changed_and_deleted_like_visma(visma: Visma) -> None:
+    body = {"Name": "Swish", "BankAccountType": 5, "LedgerAccountNumber": 1935, "Bban": "1234-5678"}
+    created = visma.ok(visma.post("/bankaccounts", body))
+    assert created["BankAccountTypeDescription"] == "DigitalWalletAccount" and created["IsActive"] is True
+    taken = visma.post("/bankaccounts", {**body, "Name": "Swish 2"})
+    assert "1935" in assert_visma_error(taken, 400)["DeveloperErrorMessage"]
+    assert visma.post("/bankaccounts", {**body, "LedgerAccountNumber": 3001}).status_code == 400
+    renamed = visma.ok(visma.put(f"/bankaccounts/{created['Id']}", {**body, "Name": "Swish företag"}))
+    assert renamed["Name"] == "Swish företag"
+    assert visma.http.delete(f"/v2/bankaccounts/{created['Id']}").status_code in (200, 204)
+    assert visma.get(f"/bankaccounts/{created['Id']}").status_code == 404
+    klarna = next(b for b in visma.ok(visma.get("/bankaccounts"))["Data"] if b["Name"] == "Klarna")
+    inv = invoice(visma, "100.00")
+    visma.ok(pay(visma, inv, str(inv["TotalAmount"]), 1, bank="Klarna"), 201)
+    used = visma.http.delete(f"/v2/bankaccounts/{klarna['Id']}")
+    assert "payments" in assert_visma_error(used, 400)["DeveloperErrorMessage"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from .api_base import Api, Call, new_id, public
 from .clock import iso_date, parse_datetime
-from .errors import not_found, validation_error
+from .errors import business_error, not_found, validation_error
 from .pricing import dec
 
 
@@ -55,6 +55,7 @@ def register(api: Api) -> None:
     simple_get("/deliveryterms/{deliveryTermId}", "deliveryterms", "deliveryTermId", "Delivery term")
     simple_list("/bankaccounts", "bankaccounts", "BankAccountApi")
     simple_get("/bankaccounts/{bankAccountId}", "bankaccounts", "bankAccountId", "Bank account")
+    register_bank_accounts(api)
     simple_list("/countries", "countries", "CountryApi")
     simple_get("/countries/{countrycode}", "countries", "countrycode", "Country")
 
@@ -110,3 +111,84 @@ def register(api: Api) -> None:
 
     simple_post("/deliverymethods", "deliverymethods", "DeliveryMethodApi")
     simple_post("/deliveryterms", "deliveryterms", "DeliveryTermApi")
+
+
+BANK_ACCOUNT_TYPES = {
+    1: "ChequeAccount",
+    2: "CashAccount",
+    3: "SavingsAccount",
+    4: "CurrencyAccount",
+    5: "DigitalWalletAccount",
+    6: "CashCreditAccount",
+    7: "TaxAccount",
+}
+
+
+def register_bank_accounts(api: Api) -> None:
+    """Create, change and delete bank accounts (scope ea:purchase, as listing them).
+
+    Like Visma: the ledger account must be a bank account number of its own (1900-1999) not used by
+    another bank account, one default cheque account at most, and an account that has payments on it
+    cannot be deleted (only made inactive).
+    """
+    state = api.state
+    table = "bankaccounts"
+
+    def checked(body: dict[str, Any], own_id: str | None) -> dict[str, Any]:
+        kind = body.get("BankAccountType")
+        if kind not in BANK_ACCOUNT_TYPES:
+            raise validation_error(f"BankAccountType: {kind} is not a bank account type", "BankAccountType")
+        ledger = body.get("LedgerAccountNumber")
+        if not isinstance(ledger, int) or not 1900 <= ledger <= 1999:
+            raise validation_error(
+                "LedgerAccountNumber: a bank account is booked on an account 1900-1999", "LedgerAccountNumber"
+            )
+        for other in state.table(table).values():
+            if other["Id"] != own_id and other.get("LedgerAccountNumber") == ledger:
+                raise business_error(
+                    f"LedgerAccountNumber: account {ledger} belongs to bank account {other.get('Name')!r}",
+                    "LedgerAccountNumber",
+                )
+        return body
+
+    def store(rec: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        ro = api.spec.read_only("BankAccountApi")
+        rec.update({k: v for k, v in body.items() if k in rec and k not in ro})
+        rec["BankAccountTypeDescription"] = BANK_ACCOUNT_TYPES[rec["BankAccountType"]]
+        if rec.get("IsDefaultChequeAccount"):
+            for other in state.table(table).values():
+                if other["Id"] != rec["Id"]:
+                    other["IsDefaultChequeAccount"] = False
+        state.table(table)[rec["Id"]] = rec
+        state.touch()
+        return public(rec)
+
+    async def create(call: Call) -> Any:
+        body = checked(dict(call.body or {}), None)
+        rec = api.spec.blank("BankAccountApi")
+        rec["Id"] = new_id()
+        rec.setdefault("IsActive", True)
+        return store(rec, {"IsActive": True, **body})
+
+    def existing(call: Call) -> dict[str, Any]:
+        rec = state.table(table).get(call.path["bankAccountId"])
+        if rec is None:
+            raise not_found("Bank account", call.path["bankAccountId"])
+        return rec
+
+    async def update(call: Call) -> Any:
+        rec = existing(call)
+        return store(rec, checked(dict(call.body or {}), rec["Id"]))
+
+    async def delete(call: Call) -> Any:
+        rec = existing(call)
+        used = any(p.get("CompanyBankAccountId") == rec["Id"] for p in state.table("payments").values())
+        if used:
+            raise business_error("The bank account has payments booked on it; make it inactive instead")
+        del state.table(table)[rec["Id"]]
+        state.touch()
+        return None
+
+    api.route("POST", "/bankaccounts", create)
+    api.route("PUT", "/bankaccounts/{bankAccountId}", update)
+    api.route("DELETE", "/bankaccounts/{bankAccountId}", delete)
