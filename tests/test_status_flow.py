@@ -177,3 +177,18 @@ async def test_tracking_number_from_a_field_or_a_pattern() -> None:
     assert tracking(tracking_field="BuyersOrderReference") == {"tracking": "00370712345678"}
     assert tracking(tracking_pattern=r"DHL (\d{10})") == {"tracking": "1234567890"}
     assert tracking(tracking_pattern=r"PN\d+SE") == {}
+
+
+async def test_invoice_voided_in_visma_is_cancelled_never_paid(env: Env) -> None:
+    """A void settles the invoice with a credit (RemainingAmount 0): that is a cancellation, not a payment."""
+    order = await transferred(env, kind="invoice_draft", payment=PM_INVOICE)
+    oid = order["orderId"]
+    await visma(env, "POST", f"customerinvoicedrafts/{order['visma_id']}/convert")
+    await sweep(env)
+    invoice = await invoice_of(env, "CreatedFromDraftId", order["visma_id"])
+    await visma(env, "POST", f"customerinvoices/{invoice['Id']}/void")
+    await sweep(env)
+    seen = events(env, oid)
+    assert "paid" not in seen or seen["paid"].state != "applied"
+    assert seen["cancelled"].state == "applied"
+    assert status_log(env, oid)["statusLog"][-1]["toStatusIdCode"] == "canceled"

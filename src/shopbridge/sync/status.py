@@ -227,9 +227,19 @@ class StatusFlow:
             self._want_payment(t, report)
             total = _dec(inv.TotalAmountInvoiceCurrency)
             remaining = _dec(inv.RemainingAmountInvoiceCurrency)
-            if total > 0 and remaining == 0:
+            if total > 0 and remaining == 0 and await self._credited_amount(inv, credits) < total:
                 self._record(t, "paid", report, details={"paid_on": str(inv.PaymentDate or "")[:10]})
         self._advance(CURSOR_INVOICES, page.cursor)
+
+    async def _credited_amount(self, inv: Any, known: list[Any]) -> Decimal:
+        """How much of an invoice its credit invoices cover: a void settles it without any payment."""
+        ids = [str(c.CreditInvoiceId) for c in inv.CreditedBy or [] if c.CreditInvoiceId]
+        by_id = {str(c.Id): c for c in known}
+        total = Decimal(0)
+        for credit_id in ids:
+            credit = by_id.get(credit_id) or await self.ctx.visma.invoices.get(credit_id)
+            total += abs(_dec(credit.TotalAmountInvoiceCurrency))
+        return total
 
     def _want_payment(self, t: Transfer, report: SweepReport) -> None:
         """Invoiced: register the checkout payment (when any payment method is set up for it)."""
