@@ -189,8 +189,8 @@ def make_revision(message: str, scratch_url: str) -> None:
 class Store:
     """The store: repositories for each concern over one Engine.
 
-    Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``journal``,
-    ``webhooks``, ``usage``, ``events`` (order status events),
+    Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``leases``,
+    ``journal``, ``webhooks``, ``usage``, ``events`` (order status events),
     ``order_lines`` and ``catalog_issues`` (catalogue flows). Use :func:`open_store` to get one.
     """
 
@@ -204,6 +204,7 @@ class Store:
         from .cursors import Cursors
         from .events import StatusEvents
         from .journal import Journal
+        from .leases import Leases
         from .transfers import Transfers
         from .usage import UsageCounter
         from .webhooks import WebhookEvents
@@ -220,6 +221,7 @@ class Store:
         self.cursors = Cursors(self.session)
         self.usage = UsageCounter(self.session)
         self.transfers = Transfers(self.session)
+        self.leases = Leases(self.session)
         self.journal = Journal(self.session)
         self.webhooks = WebhookEvents(self.session)
         self.events = StatusEvents(self.session)
