@@ -360,15 +360,16 @@ class Transfers:
             self._set_intent(row, intent_key, document_type=document_type, replace=replace, now=now)
             return row
 
-    def mark_sent(self, transfer: TransferRef, *, now: datetime | None = None) -> Transfer:
+    def mark_sent(self, transfer: TransferRef, *, sent: bool = True, now: datetime | None = None) -> Transfer:
         """Commit "the create is being sent now", right before it is (fenced by the claim).
 
         A later attempt that finds ``sent_at`` knows the document may exist even if no answer came.
+        ``sent=False`` clears it: Visma answered with a plain refusal, so nothing was created.
         """
         now = now or utcnow()
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)
-            row.sent_at = now
+            row.sent_at = now if sent else None
             row.updated_at = now
             return row
 
