@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from shopbridge.cli import connect, connection, engine, orders, products, sync, usage
+from shopbridge.cli import cluster, connect, connection, db, engine, keys, orders, products, sync, usage
 from shopbridge.cli.ui import set_options
 from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
@@ -53,5 +53,10 @@ app.command()(engine.run)
 app.command()(engine.demo)
 app.add_typer(products.products_app, name="products")
 app.add_typer(sandbox_app, name="sandbox")
+app.command()(cluster.worker)
+app.command()(cluster.scheduler)
+app.command()(cluster.web)
+app.add_typer(db.db_app, name="db")
+app.add_typer(keys.keys_app, name="keys")
 
 __all__ = ["app"]

@@ -271,6 +271,13 @@ class Store:
                 self._cipher = Cipher(keys)
             return self._cipher
 
+    def use_keys(self, keys: list[bytes]) -> None:
+        """Encrypt with the first of `keys` from now on, decrypt with any (key rotation)."""
+        from .crypto import Cipher
+
+        with self._cipher_lock:
+            self._cipher = Cipher(keys)
+
     def ensure_key(self) -> None:
         """Load or create the encryption key now (``init`` calls this) instead of on first use."""
         self.cipher()
