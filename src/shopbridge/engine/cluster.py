@@ -46,14 +46,18 @@ from shopbridge.sync.context import effective_settings
 log = structlog.get_logger("shopbridge.cluster")
 
 BROKER_ENV = "SHOPBRIDGE_BROKER_URL"
+CLUSTER_ENV = "SHOPBRIDGE_CLUSTER"  # names the queue and the Redis keys: several clusters, one broker
 DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-QUEUE = "shopbridge"
 SWEEP_TASK = "shopbridge.sweep"
 QUEUED_TTL_S = 600  # a queued mark whose task was lost frees itself after this
 BUSY_RETRY_S = 3.0
 SCHEDULER_LEASE = "scheduler"
 SCHEDULER_TTL = timedelta(seconds=15)
+
+
+def cluster_name() -> str:
+    return os.environ.get(CLUSTER_ENV, "").strip() or "shopbridge"
 
 
 def broker_url() -> str:
@@ -68,10 +72,10 @@ def redis_url() -> str:
 class SweepQueue:
     """Sweeps asked for, one queued task per connection at a time, hints gathered in Redis."""
 
-    def __init__(self, celery: Any, redis: Any, *, prefix: str = "shopbridge") -> None:
+    def __init__(self, celery: Any, redis: Any, *, prefix: str | None = None) -> None:
         self.celery = celery
         self.redis = redis
-        self.prefix = prefix
+        self.prefix = prefix or cluster_name()
 
     def _queued(self, cid: str) -> str:
         return f"{self.prefix}:queued:{cid}"
@@ -91,7 +95,7 @@ class SweepQueue:
             pipe.execute()
         if not self.redis.set(self._queued(cid), "1", nx=True, ex=QUEUED_TTL_S):
             return False
-        self.celery.send_task(SWEEP_TASK, args=[cid], queue=QUEUE, countdown=countdown or None)
+        self.celery.send_task(SWEEP_TASK, args=[cid], queue=self.prefix, countdown=countdown or None)
         return True
 
     def take(self, connection_id: str) -> list[Hint]:
@@ -123,7 +127,7 @@ def celery_app(broker: str | None = None) -> Any:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
-        task_default_queue=QUEUE,
+        task_default_queue=cluster_name(),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
@@ -194,7 +198,7 @@ def run_worker(
                 "--pool=threads",
                 f"--concurrency={max(concurrency, 1)}",
                 f"--loglevel={loglevel}",
-                f"--queues={QUEUE}",
+                f"--queues={cluster_name()}",
                 "--without-gossip",
                 "--without-mingle",
                 f"--hostname=shopbridge-{os.getpid()}@%h",

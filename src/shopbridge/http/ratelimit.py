@@ -170,7 +170,7 @@ class RedisSlidingWindowLimiter:
         self._penalize_script = client.register_script(_PENALIZE)
 
     def _keys(self, key: str) -> tuple[str, str]:
-        base = f"shopbridge:rl:{self.name}:{key}"
+        base = f"{os.environ.get('SHOPBRIDGE_CLUSTER') or 'shopbridge'}:rl:{self.name}:{key}"
         return base, base + ":blocked"
 
     def _reserve(self, key: str) -> tuple[float, RedisSlot]:

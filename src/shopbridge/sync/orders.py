@@ -306,7 +306,7 @@ class OrderFlow:
     async def transfer(self, t: Transfer, wire: dict[str, Any] | None, report: SweepReport) -> None:
         """One attempt at one claimed order. Never raises: every outcome lands on the transfer row."""
         oid = t.starweb_order_id
-        attempt = self.store.journal.start(t.id, {"order": oid, "attempt": t.attempts})
+        attempt = self.store.journal.start(t.id, {"order": oid, "attempt": t.attempts, "by": t.claimed_by})
         structlog.contextvars.bind_contextvars(order=oid)
         try:
             if wire is None:
