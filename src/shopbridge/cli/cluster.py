@@ -62,6 +62,7 @@ def _queue():
 
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Sweeps this process runs at once")] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds before a call to Starweb or Visma gives up")] = 30.0,
     broker: Annotated[str | None, BROKER_OPTION] = None,
     redis: Annotated[str | None, REDIS_OPTION] = None,
 ) -> None:
@@ -71,7 +72,7 @@ def worker(
     _services(broker, redis)
     s = cluster_store()
     console.print(f"worker: {concurrency} sweeps at once on {s.url}")
-    run_worker(s, concurrency=concurrency)
+    run_worker(s, concurrency=concurrency, visma_timeout=timeout, starweb_timeout=timeout)
 
 
 def scheduler(

@@ -184,13 +184,20 @@ def _sweep_task(task: Any, connection_id: str) -> dict[str, int]:
 
 
 def run_worker(
-    store: Store, *, concurrency: int = 4, broker: str | None = None, loglevel: str = "WARNING"
+    store: Store,
+    *,
+    concurrency: int = 4,
+    broker: str | None = None,
+    loglevel: str = "WARNING",
+    **client_kw: Any,
 ) -> None:
-    """Run a Celery worker until it is stopped (SIGTERM: warm shutdown, running sweeps finish)."""
+    """Run a Celery worker until it is stopped (SIGTERM: warm shutdown, running sweeps finish).
+
+    `client_kw` go to each connection's clients (e.g. `visma_timeout=10`)."""
     global _runtime
     app = celery_app(broker)
     queue = SweepQueue(app, redis_client(redis_url()))
-    _runtime = WorkerRuntime(store, queue)
+    _runtime = WorkerRuntime(store, queue, **client_kw)
     try:
         app.worker_main(
             [

@@ -156,7 +156,7 @@ class OrderFlow:
         self,
         ctx: ConnectionContext,
         *,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         on_progress: Callable[[str, int], None] | None = None,
         stale_after: timedelta | None = None,
     ) -> None:
@@ -171,7 +171,7 @@ class OrderFlow:
         self.stale_after = stale_after if stale_after is not None else timedelta(seconds=longest)
         self.settings = ctx.settings
         self.store = ctx.store
-        self.concurrency = concurrency
+        self.concurrency = concurrency or ctx.settings.order_concurrency
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
         arm_in_create_crash(ctx)
         self._customer_locks: dict[str, asyncio.Lock] = {}

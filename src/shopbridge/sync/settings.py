@@ -247,6 +247,7 @@ class ConnectionSettings(BaseModel):
     poll_interval_s: float = Field(60.0, ge=1.0)
     max_attempts: int = Field(8, ge=1, description="Automatic retries before an order waits for a person")
     totals_tolerance: Decimal = Field(Decimal("0.01"), description="Allowed rounding difference per figure")
+    order_concurrency: int = Field(8, ge=1, le=64, description="Orders of one connection worked on at once")
     visma_rate_scope: Literal["client", "company"] = Field(
         "client",
         description="Visma's 600/min per endpoint counted per app (client id) or per app and company",
