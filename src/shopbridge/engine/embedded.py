@@ -50,7 +50,8 @@ class EmbeddedSweeper:
         for c in self.store.connections.all(include_paused=False):
             # a further shop of a Visma company (multishop) uses the consent of the connection it joined
             root = c.id if c.parent_id is None else self.store.connections.root(c.id).id
-            if "starweb" in self.store.secrets.kinds(c.id) and "visma_tokens" in self.store.secrets.kinds(root):
+            kinds = self.store.secrets.kinds
+            if "starweb" in kinds(c.id) and "visma_tokens" in kinds(root):
                 ready.append(str(c.id))
         return ready
 

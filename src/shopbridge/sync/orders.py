@@ -700,6 +700,9 @@ class OrderFlow:
         A create whose answer is lost keeps the lease until the grace period ends (a late answer may
         still land) and the order waits in doubt; then the next attempt looks again first.
         """
+        customer = await self._find_customer(order)
+        if customer is not None:  # found: nothing to create, nothing to serialise
+            return customer
         c = order.customer
         ident = f"org:{c.org_number}" if c.is_company and c.org_number else f"email:{(c.email or '').lower()}"
         if ident in ("org:", "email:"):
@@ -712,7 +715,7 @@ class OrderFlow:
             async with self.store.leases.held(
                 name, holder_name(self.ctx.worker), ttl, wait_s=10, steal_from_dead=False
             ) as lease:
-                customer = await self._find_customer(order)
+                customer = await self._find_customer(order)  # again: another process may just have made it
                 if customer is not None:
                     return customer
 
