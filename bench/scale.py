@@ -125,9 +125,8 @@ async def binding_run(c, visma, starweb, skus: list[str]) -> dict:
 
 async def run(visma: SandboxProcess, starweb: SandboxProcess) -> None:
     t0 = time.perf_counter()
-    c = await company(
-        starweb.url, visma.url, SHOPS, {"order_concurrency": ORDER_CONCURRENCY, "poll_interval_s": SWEEP_EVERY_S}
-    )
+    settings = {"order_concurrency": ORDER_CONCURRENCY, "poll_interval_s": SWEEP_EVERY_S}
+    c = await company(starweb.url, visma.url, SHOPS, settings)
     try:
         skus = await clean_skus(c)
         print(f"{SHOPS} connections ready after {time.perf_counter() - t0:.0f} s")
