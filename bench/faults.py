@@ -29,7 +29,7 @@ from _cluster import (
     make_orders,
     new_status,
     overlapping_sweeps,
-    transfer_states,
+    tracked_outcomes,
     visma_customer_emails,
     visma_documents,
     write_backs,
@@ -86,7 +86,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess) -> None:
         last_print = 0.0
         history: list[tuple[float, int]] = []
         while True:
-            states = transfer_states(c)
+            states, _ = tracked_outcomes(c, orders)
             done = sum(n for s, n in states.items() if s in FINAL)
             kills = sum(procs.kills.values())
             now = time.perf_counter()
@@ -111,14 +111,12 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess) -> None:
         visma.admin("PUT", "/faults", json={})
     refs = await visma_documents(c)
     emails_after = await visma_customer_emails(c)
-    states = transfer_states(c)
+    states, lost = tracked_outcomes(c, orders)
     ours = {f"{'Starweb ' if k == 1 else f'b{k} '}{oid}" for k, ids in orders.items() for oid in ids}
     duplicates = sum(n - 1 for r, n in refs.items() if r in ours and n > 1)
     dup_customers = sum(1 for e, n in emails_after.items() if e and n - emails_before.get(e, 0) > 1)
     transferred_docs = sum(1 for r in ours if refs.get(r))
     waiting = {s: n for s, n in states.items() if s not in ("transferred",)}
-    reasons_missing = _without_reason(c)
-    lost = total - sum(states.values()) + reasons_missing
     ok_wb, bad_wb = await write_backs(c, starweb.url, orders)
     sweeps_clash = overlapping_sweeps(c)
     c.close()
@@ -191,23 +189,6 @@ def kill_pause(history: list[tuple[float, int]], left: int, kills_left: int) -> 
     if rate <= 0:
         return KILL_EVERY_S * 3
     return min(max(left / rate / kills_left, KILL_EVERY_S), 3.0)
-
-
-def _without_reason(c) -> int:
-    """Orders that wait without a sentence saying why (that would count as lost)."""
-    from sqlalchemy import func, select
-
-    from shopbridge.store.schema import Transfer
-
-    with c.store.session() as s:
-        return int(
-            s.scalar(
-                select(func.count()).where(
-                    Transfer.state.not_in(["transferred", "skipped"]), Transfer.last_error.is_(None)
-                )
-            )
-            or 0
-        )
 
 
 async def main() -> None:
