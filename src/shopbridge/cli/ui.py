@@ -131,6 +131,7 @@ def print_reports(s: Store, reports: list[SweepReport]) -> int:
             "for a fix": c["waiting_for_fix"],
             "for quota": c["waiting_for_quota"],
             "retry later": c["retry_later"] + c["error"],
+            "in doubt": c["in_doubt"],
             "config": c["config_error"],
         }
         waiting_total += sum(parts.values()) + c["needs_review"] + catalogue_waiting
