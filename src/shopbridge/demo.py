@@ -10,6 +10,7 @@ qualifying order and prints the summary. Then it keeps the engine serving (web h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -145,6 +146,86 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
         console.print(f"  order {e.starweb_order_id}: {e.event} {e.state}{status}{extra}{why}")
 
 
+DEMO_LOGINS = (
+    ("partner", "Demo Partner", "partner@demo.shopbridge.test", "demo-partner-2026"),
+    ("merchant", "Demo Merchant", "merchant@demo.shopbridge.test", "demo-merchant-2026"),
+)
+
+
+def demo_accounts(store: Store) -> list[tuple[str, str, str]]:
+    """A demo partner and a demo merchant (run by that partner, owning the demo's shops), each with
+    a portal user; returns (kind, e-mail, password) for the printed logins."""
+    from shopbridge.web.portal.security import hash_password
+
+    partner = store.tenants.ensure("partner", DEMO_LOGINS[0][1])
+    merchant = store.tenants.ensure("merchant", DEMO_LOGINS[1][1], partner_id=partner.id)
+    for conn in store.connections.shops(store.connections.find(DEMO_CONNECTION).id):
+        store.tenants.assign(merchant.id, conn.id)
+    out = []
+    for (kind, _name, email, password), tenant in zip(DEMO_LOGINS, (partner, merchant), strict=True):
+        if store.users.by_email(email) is None:
+            store.users.create(tenant.id, email, name=_name, password_hash=hash_password(password))
+        out.append((kind, email, password))
+    return out
+
+
+async def serve_demo(store: Store, console: Console, *, port: int, visma_url: str) -> None:
+    """The engine and the portal on the demo data until Ctrl-C, with a status line as orders move."""
+    from shopbridge.engine.embedded import run_embedded
+    from shopbridge.web.portal import PortalConfig, VismaApp
+
+    logins = demo_accounts(store)
+    config = PortalConfig.from_env(
+        visma=VismaApp(
+            d.VISMA_CLIENT_ID, d.VISMA_CLIENT_SECRET, identity_url=visma_url, api_base=f"{visma_url}/v2"
+        ),
+        client_kw={"starweb_rate_limit": DEMO_STARWEB_LIMIT},
+    )
+    stop = asyncio.Event()
+
+    def ready(bound: int) -> None:
+        console.print(f"[bold]portal: http://127.0.0.1:{bound}/[/bold]")
+        for kind, email, password in logins:
+            console.print(f"  {kind} login: {email} / {password}")
+        console.print("serving: portal, web hooks, /healthz and /metrics; Ctrl-C stops")
+
+    async def status_line() -> None:
+        last = None
+        while not stop.is_set():
+            counts = store.transfers.counts()
+            now = (
+                counts["transferred"],
+                counts["pending"] + counts["in_progress"],
+                counts["waiting_for_fix"],
+                counts["needs_review"],
+            )
+            if now != last:
+                console.print(
+                    f"orders: {now[0]} transferred, {now[1]} pending, {now[2]} waiting for a fix, "
+                    f"{now[3]} to review"
+                )
+                last = now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5)
+
+    printer = asyncio.ensure_future(status_line())
+    try:
+        await run_embedded(
+            store,
+            host="127.0.0.1",
+            port=port,
+            console=console,
+            local_hooks=True,
+            stop=stop,
+            on_ready=ready,
+            portal_config=config,
+            starweb_rate_limit=DEMO_STARWEB_LIMIT,
+        )
+    finally:
+        stop.set()
+        printer.cancel()
+
+
 async def run_demo(
     console: Console,
     *,
@@ -225,17 +306,7 @@ async def run_demo(
                 store, console, DEMO_CONNECTION, preset, starweb_rate_limit=DEMO_STARWEB_LIMIT
             )
         if serve:
-            from shopbridge.engine.embedded import run_embedded
-
-            console.print("serving: web hooks, /healthz and /metrics; Ctrl-C stops")
-            await run_embedded(
-                store,
-                host="127.0.0.1",
-                port=port,
-                console=console,
-                local_hooks=True,
-                starweb_rate_limit=DEMO_STARWEB_LIMIT,
-            )
+            await serve_demo(store, console, port=port, visma_url=visma.url)
         return 0
     finally:
         starweb.stop()

@@ -13,7 +13,19 @@ from typing import Annotated
 
 import typer
 
-from shopbridge.cli import cluster, connect, connection, db, engine, keys, orders, products, sync, usage
+from shopbridge.cli import (
+    cluster,
+    connect,
+    connection,
+    db,
+    engine,
+    keys,
+    orders,
+    products,
+    sync,
+    usage,
+    users,
+)
 from shopbridge.cli.ui import set_options
 from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
@@ -52,6 +64,7 @@ app.command()(usage.usage)
 app.command()(engine.run)
 app.command()(engine.demo)
 app.add_typer(products.products_app, name="products")
+app.add_typer(users.users_app, name="users")
 app.add_typer(sandbox_app, name="sandbox")
 app.command()(cluster.worker)
 app.command()(cluster.scheduler)

@@ -101,10 +101,13 @@ def scheduler(
 def web(
     host: Annotated[str, typer.Option(help="Listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8100,
+    public_url: Annotated[
+        str | None, typer.Option(envvar="SHOPBRIDGE_PUBLIC_URL", help="Where Starweb and browsers reach this")
+    ] = None,
     broker: Annotated[str | None, BROKER_OPTION] = None,
     redis: Annotated[str | None, REDIS_OPTION] = None,
 ) -> None:
-    """Web hooks, the OAuth callback, /healthz and /metrics; a hook enqueues one sweep of its shop."""
+    """The portal, web hooks, the OAuth callback, /healthz and /metrics; a hook enqueues one sweep."""
     from shopbridge.engine.cluster import run_web
 
     _services(broker, redis)
@@ -115,6 +118,6 @@ def web(
         console.print(f"web listening on http://{host}:{bound} (/healthz, /metrics, web hooks)")
 
     try:
-        asyncio.run(run_web(s, queue, host=host, port=port, on_ready=ready))
+        asyncio.run(run_web(s, queue, host=host, port=port, on_ready=ready, public_url=public_url))
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -57,6 +57,7 @@ async def _initial(
 ) -> tuple[CatalogPlan, Any]:
     from shopbridge.cli.ui import progress_bar
     from shopbridge.sync.articles import ArticleExportFlow
+    from shopbridge.sync.directions import one_way
     from shopbridge.sync.shop_catalog import ShopCatalogFlow
 
     async with open_context(s, connection_id) as ctx:
@@ -64,7 +65,7 @@ async def _initial(
             raise ValueError(
                 f"{ctx.name} is not the product master shop (product_master false): nothing to send"
             )
-        ctx.settings = _one_way(ctx.settings, source)
+        ctx.settings = one_way(ctx.settings, source)
         with progress_bar() as progress:
             task = progress.add_task("reading both catalogues", total=None)
             if source == "starweb":
@@ -76,14 +77,6 @@ async def _initial(
                 progress.update(task, description="writing", total=len(plan.writes), completed=0)
                 done = await plan.apply(on_done=lambda _a: progress.advance(task, 1))
         return plan, done
-
-
-def _one_way(settings: Any, source: str) -> Any:
-    """The connection's settings with every catalogue entity flowing from `source` (for this run only)."""
-    to = "to_visma" if source == "starweb" else "to_starweb"
-    directions = {"products": to, "prices": to, "pricelists": "to_starweb" if to == "to_starweb" else "off"}
-    directions["stock"] = "to_starweb" if to == "to_starweb" else "off"
-    return settings.model_copy(update={"directions": {**directions, **settings.directions}})
 
 
 def _print_plan(console: Any, plan: CatalogPlan, *, show: int) -> None:

@@ -11,7 +11,8 @@ The pieces (each a `shopbridge` command, any number of each on any number of mac
   run twice: the leader holds the database lease `scheduler`; the others wait to take over. Even two
   leaders at once (one stalled past its lease) enqueue a connection once per interval: the due mark
   is a Redis key set only if absent.
-- **web** (`run_web`): the Starweb web hooks, the OAuth callback, `/healthz`, `/metrics`. A hook adds
+- **web** (`run_web`): the portal, the Starweb web hooks, the OAuth callback, `/healthz`, `/metrics`
+  (the portal's notifications sent by one web process at a time: the lease `notifier`). A hook adds
   its hint to the connection's hint set in Redis and enqueues one sweep unless one is already queued
   (`SweepQueue.request`): a burst of hooks gives one hint-sweep that sees every hint.
 
@@ -301,10 +302,15 @@ async def run_web(
     port: int = 8100,
     stop: asyncio.Event | None = None,
     on_ready: Any = None,
+    public_url: str | None = None,
 ) -> None:
-    """Serve web hooks, the OAuth callback, /healthz and /metrics until `stop` (or a signal)."""
+    """Serve web hooks, the OAuth callback, /healthz, /metrics and the portal until `stop` (or a signal).
+
+    The portal's notifications are sent by one web process at a time (the lease `notifier`).
+    """
     import signal
 
+    from shopbridge.web.portal import PortalConfig, create_portal
     from shopbridge.web.server import serve_engine
 
     stop = stop or asyncio.Event()
@@ -313,5 +319,36 @@ async def run_web(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     engine = QueueEngine(queue)
-    app = build_app(EmbeddedSweeper(store), engine)  # type: ignore[arg-type]  # same web app as `run`
-    await serve_engine(engine, app, host, port, stop, on_ready=on_ready)  # type: ignore[arg-type]
+    portal = create_portal(store, engine=engine, config=PortalConfig.from_env(public_url=public_url))
+    app = build_app(EmbeddedSweeper(store), engine, portal)  # type: ignore[arg-type]  # as `run` serves it
+    notifier = asyncio.ensure_future(_notify_while_leading(store, portal.state.portal, stop))
+    try:
+        await serve_engine(engine, app, host, port, stop, on_ready=on_ready)  # type: ignore[arg-type]
+    finally:
+        notifier.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await notifier
+
+
+async def _notify_while_leading(store: Store, portal: Any, stop: asyncio.Event) -> None:
+    holder = holder_name("notifier")
+    lease = None
+    interval = portal.config.notify_interval_s
+    ttl = timedelta(seconds=max(interval * 3, 30))
+    while not stop.is_set():
+        try:
+            if lease is None:
+                lease = store.leases.acquire("notifier", holder, ttl)
+            else:
+                lease = store.leases.renew(lease, ttl)
+            if lease is not None:
+                await portal.notifier.run_once()
+                await asyncio.to_thread(store.web_sessions.purge)
+        except LeaseLost:
+            lease = None
+        except Exception:
+            log.exception("web.notifications_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+    if lease is not None:
+        store.leases.release(lease)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from shopbridge.engine.hooks import (
+    HOOKS_CURSOR,
     hook_events,
     hook_url,
     new_hook_secret,
@@ -94,12 +96,14 @@ async def register_hooks(sweeper: EmbeddedSweeper, public_url: str) -> None:
             ctx = sweeper.context(cid)
             events = hook_events(ctx.settings)
             done = await register_starweb_hooks(ctx.starweb, url, events)
+            sweeper.store.cursors.set(int(cid), HOOKS_CURSOR, datetime.now(UTC).isoformat())
             log.info("hooks.registered", connection=cid, url=redact_hook_url(url), created=done.created)
         except (NotConfigured, Exception) as exc:  # hooks are hints: polling still finds everything
             log.warning("hooks.not_registered", connection=cid, error=str(exc))
 
 
-def build_app(sweeper: EmbeddedSweeper, engine: Engine) -> Any:
+def build_app(sweeper: EmbeddedSweeper, engine: Engine, portal: Any = None) -> Any:
+    """The engine's web app (hooks, /healthz, /metrics) with the portal (a FastAPI app) mounted on `/`."""
     store = sweeper.store
 
     def expected_secret(connection_id: str) -> str | None:
@@ -114,7 +118,10 @@ def build_app(sweeper: EmbeddedSweeper, engine: Engine) -> Any:
     def health() -> dict[str, Any]:
         return {"ok": True, "transfers": store.transfers.counts()}
 
-    return create_web_app(engine, resolve_hook=secret_resolver(expected_secret), dedupe=dedupe, health=health)
+    app = create_web_app(engine, resolve_hook=secret_resolver(expected_secret), dedupe=dedupe, health=health)
+    if portal is not None:
+        app.mount("/", portal)
+    return app
 
 
 async def run_embedded(
@@ -128,14 +135,19 @@ async def run_embedded(
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
     local_hooks: bool = False,
+    portal_config: Any = None,
     **client_kw: Any,
 ) -> None:
     """Run until `stop` is set or SIGINT/SIGTERM arrives; running sweeps finish first.
 
     `public_url`: where Starweb reaches this process; hooks are registered there. `local_hooks`:
     register hooks at this process's own local address (the demo, whose shop runs on this machine).
+    The portal (``web/portal``) is served on the same port, configured by `portal_config`
+    (default: ``PortalConfig.from_env()``), and its notifications run beside the engine.
     """
     import signal
+
+    from shopbridge.web.portal import PortalConfig, create_portal
 
     stop = stop or asyncio.Event()
     sweeper = EmbeddedSweeper(store, **client_kw)
@@ -143,7 +155,11 @@ async def run_embedded(
     intervals = [ConnectionSettings.model_validate(c.settings or {}).poll_interval_s for c in conns]
     interval = interval_s or min(intervals, default=60.0)
     engine = Engine(sweeper.sweep, sweeper.connections, interval_s=interval, debounce_s=0.1)
-    app = build_app(sweeper, engine)
+    config = portal_config or PortalConfig.from_env(public_url=public_url)
+    if not config.client_kw:
+        config.client_kw = dict(client_kw)
+    portal = create_portal(store, engine=engine, config=config)
+    app = build_app(sweeper, engine, portal)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
@@ -154,7 +170,9 @@ async def run_embedded(
     def ready(bound: int) -> None:
         base = public_url or f"http://{host}:{bound}"
         if console is not None:
-            console.print(f"engine listening on http://{host}:{bound} (/healthz, /metrics, web hooks)")
+            console.print(
+                f"engine listening on http://{host}:{bound} (portal, /healthz, /metrics, web hooks)"
+            )
         if public_url is None and local_hooks:
             background.add(asyncio.ensure_future(register_hooks(sweeper, base)))
         if on_ready is not None:
@@ -162,7 +180,10 @@ async def run_embedded(
 
     if public_url:
         await register_hooks(sweeper, public_url)
+    background.add(asyncio.ensure_future(portal.state.portal.run_background(stop)))
     try:
         await serve_engine(engine, app, host, port, stop, on_ready=ready)
     finally:
+        for task in background:
+            task.cancel()
         await sweeper.aclose()

@@ -24,6 +24,9 @@ DEFAULT_EVENTS = ("order-created", "order-completed", "order-status-changed")
 PRODUCT_EVENTS = ("product-created", "product-updated")
 HOOK_NAME = "shopbridge"
 
+HOOKS_CURSOR = "webhooks.registered"
+"""Cursor set when a shop's web hooks were registered (the portal shows it)."""
+
 
 def hook_events(settings: Any) -> tuple[str, ...]:
     """The events a connection listens to: orders always, products when the shop's products go to Visma."""

@@ -205,3 +205,34 @@ def external_service(raw: Any, service_name: str) -> str | None:
         if entry.get("serviceName") == service_name:
             return _blank(entry.get("externalIdValue"))
     return None
+
+
+def order_facts(raw: Any) -> dict[str, Any]:
+    """What people look an order up by (customer, e-mail, date, total), for the transfer log.
+
+    Read leniently: a field the order lacks is None, never an error.
+    """
+    order = as_dict(raw)
+    addresses = as_dict(_unwrap(order.get("addresses")))
+    billing = address_from_wire(addresses.get("customerInvoice") or addresses.get("originalInvoice"))
+    cust = as_dict(_unwrap(order.get("customer")))
+    person = billing.name if billing else None
+    company = billing.company if billing else None
+    name = company or person or _blank(" ".join(filter(None, (cust.get("firstName"), cust.get("lastName")))))
+    try:
+        created = _when(order.get("createdAt")) if order.get("createdAt") else None
+    except (TypeError, ValueError):
+        created = None
+    try:
+        total = _dec(order.get("totalAmount")) if order.get("totalAmount") is not None else None
+    except (ArithmeticError, TypeError, ValueError):
+        total = None
+    currency = _blank(order.get("currencyCode")) or _blank(order.get("baseCurrencyCode"))
+    email = _blank(order.get("originalCustomerEmail")) or _blank(cust.get("email"))
+    return {
+        "customer_name": name[:200] if name else None,
+        "customer_email": email[:254].lower() if email else None,
+        "ordered_at": created,
+        "total_amount": total,
+        "currency": currency[:3].upper() if currency else None,
+    }

@@ -16,12 +16,16 @@ from .connections import ConnectionExists, UnknownConnection
 from .crypto import SecretKeyError, ensure_key_file
 from .db import Store, StoreError, open_store
 from .events import StatusEvent
+from .notifications import NotificationChannel, NotificationEvent, NotificationMessage
 from .paths import default_data_dir
 from .schema import Attempt, Binding, Connection, Transfer, TransferState, Usage, WebhookEvent, utcnow
+from .tenants import EmailTaken, Tenant, TenantExists, User
 from .transfers import ClaimLost, DuplicateDocument, IntentConflict, InvalidTransition, backoff
+from .web_sessions import AuthToken, WebSession
 
 __all__ = [
     "Attempt",
+    "AuthToken",
     "Binding",
     "BindingConflict",
     "CatalogIssue",
@@ -29,17 +33,25 @@ __all__ = [
     "Connection",
     "ConnectionExists",
     "DuplicateDocument",
+    "EmailTaken",
     "IntentConflict",
     "InvalidTransition",
+    "NotificationChannel",
+    "NotificationEvent",
+    "NotificationMessage",
     "OrderLine",
     "SecretKeyError",
     "StatusEvent",
     "Store",
     "StoreError",
+    "Tenant",
+    "TenantExists",
     "Transfer",
     "TransferState",
     "UnknownConnection",
     "Usage",
+    "User",
+    "WebSession",
     "WebhookEvent",
     "backoff",
     "content_hash",

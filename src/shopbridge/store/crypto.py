@@ -8,6 +8,8 @@ a whole, so a token pair is one row written in one transaction: it is never half
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from collections.abc import Callable
@@ -90,6 +92,14 @@ class Cipher:
             raise SecretKeyError(
                 "the encryption key is not a valid Fernet key (32 url-safe base64 bytes)"
             ) from exc
+        self._signing_root = hashlib.sha256(b"shopbridge signing\0" + keys[0]).digest()
+
+    def derive_key(self, label: str) -> bytes:
+        """A 32-byte key for `label` (e.g. signing portal cookies), derived from the current key.
+
+        Rotating the key changes it: whatever it signed (sessions) is then no longer accepted.
+        """
+        return hmac.new(self._signing_root, label.encode("utf-8"), hashlib.sha256).digest()
 
     def encrypt(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)

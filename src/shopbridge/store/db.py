@@ -191,7 +191,8 @@ class Store:
 
     Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``leases``,
     ``journal``, ``webhooks``, ``usage``, ``events`` (order status events),
-    ``order_lines`` and ``catalog_issues`` (catalogue flows). Use :func:`open_store` to get one.
+    ``order_lines`` and ``catalog_issues`` (catalogue flows), ``tenants``, ``users``, ``web_sessions``
+    and ``notifications`` (the portal). Use :func:`open_store` to get one.
     """
 
     def __init__(
@@ -205,8 +206,11 @@ class Store:
         from .events import StatusEvents
         from .journal import Journal
         from .leases import Leases
+        from .notifications import Notifications
+        from .tenants import Tenants, Users
         from .transfers import Transfers
         from .usage import UsageCounter
+        from .web_sessions import WebSessions
         from .webhooks import WebhookEvents
 
         self.engine = engine
@@ -227,6 +231,10 @@ class Store:
         self.events = StatusEvents(self.session)
         self.order_lines = OrderLines(self.session)
         self.catalog_issues = CatalogIssues(self.session)
+        self.tenants = Tenants(self.session)
+        self.users = Users(self.session)
+        self.web_sessions = WebSessions(self.session)
+        self.notifications = Notifications(self.session, self.cipher)
 
     @property
     def url(self) -> str:

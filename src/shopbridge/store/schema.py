@@ -7,6 +7,7 @@ change data through the store API (changing attributes does not save anything).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -197,6 +199,7 @@ class Transfer(Base):
         UniqueConstraint("connection_id", "entity_type", "starweb_order_id"),
         CheckConstraint(_STATE_CHECK, name="state"),
         Index("ix_transfers_due", "connection_id", "state", "next_attempt_at"),
+        Index("ix_transfers_ordered", "connection_id", "ordered_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -204,6 +207,12 @@ class Transfer(Base):
     entity_type: Mapped[str] = mapped_column(String(32), default="order", server_default="order")
     starweb_order_id: Mapped[str] = mapped_column(String(64))
     starweb_order_number: Mapped[str | None] = mapped_column(String(64))
+    # what people search and filter by (the portal's order list), from the shop's order at intake
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(254))
+    ordered_at: Mapped[datetime | None] = mapped_column()
+    total_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
     state: Mapped[str] = mapped_column(String(32), default=TransferState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column()

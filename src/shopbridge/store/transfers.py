@@ -156,9 +156,13 @@ class Transfers:
         entity_type: str = "order",
         document_type: str | None = None,
         wake: bool = False,
+        facts: dict[str, Any] | None = None,
         now: datetime | None = None,
     ) -> Transfer:
         """Make sure the order has a transfer row; a new one is ``pending`` and due at once.
+
+        ``facts``: what people search by (``customer_name``, ``customer_email``, ``ordered_at``,
+        ``total_amount``, ``currency``; see ``starweb.mapping.order_facts``), kept up to date.
 
         An existing row keeps its state (a transferred order stays transferred). With ``wake=True``
         (a web hook said the order changed) a ``pending`` or ``waiting_for_fix`` row becomes due now,
@@ -183,11 +187,15 @@ class Transfers:
                     "document_type": document_type,
                     "created_at": now,
                     "updated_at": now,
+                    **(facts or {}),
                 },
                 keys=("connection_id", "entity_type", "starweb_order_id"),
             )
             row = self._by_order(s, connection_id, oid, entity_type, lock=True)
             assert row is not None
+            for key, value in (facts or {}).items():
+                if value is not None and getattr(row, key) != value:
+                    setattr(row, key, value)
             if number is not None and row.starweb_order_number != number:
                 row.starweb_order_number = number
             if (

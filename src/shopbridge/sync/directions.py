@@ -57,3 +57,16 @@ def direction(settings: ConnectionSettings, entity: str) -> Direction:
     if chosen != "off" and not plans.allows(settings, FEATURE[entity]):
         return "off"
     return chosen
+
+
+def one_way(settings: ConnectionSettings, source: str) -> ConnectionSettings:
+    """The settings with every catalogue entity flowing from `source` (starweb or visma), for an
+    initial sync run; the connection's own overrides still win."""
+    to: Direction = "to_visma" if source == "starweb" else "to_starweb"
+    directions: dict[str, Direction] = {
+        "products": to,
+        "prices": to,
+        "pricelists": "to_starweb" if to == "to_starweb" else "off",
+        "stock": "to_starweb" if to == "to_starweb" else "off",
+    }
+    return settings.model_copy(update={"directions": {**directions, **settings.directions}})

@@ -59,7 +59,7 @@ from shopbridge.http.errors import (
 )
 from shopbridge.http.retry import is_ambiguous
 from shopbridge.plugins import PluginError
-from shopbridge.starweb.mapping import as_dict, external_service, order_from_wire
+from shopbridge.starweb.mapping import as_dict, external_service, order_facts, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
 from shopbridge.store.leases import LeaseBusy, LeaseLost, holder_name
 from shopbridge.store.schema import Transfer
@@ -265,7 +265,11 @@ class OrderFlow:
             t = known.get(oid)
             if t is None:
                 t = self.store.transfers.upsert_pending(
-                    self.ctx.id, oid, starweb_order_number=oid, document_type=self.settings.document_type
+                    self.ctx.id,
+                    oid,
+                    starweb_order_number=oid,
+                    document_type=self.settings.document_type,
+                    facts=order_facts(wire),
                 )
                 self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             if t.state == TransferState.TRANSFERRED:
@@ -289,6 +293,7 @@ class OrderFlow:
                 starweb_order_number=oid,
                 document_type=self.settings.document_type,
                 wake=True,
+                facts=order_facts(wire),
             )
             self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
             fetched[oid] = wire
@@ -372,7 +377,8 @@ class OrderFlow:
             report.waiting[t.starweb_order_id] = quota.reason or ""
             return TransferState.WAITING_FOR_QUOTA.value
         self.store.transfers.record_intent(t, reference, document_type=kind)
-        self.store.journal.update(attempt, request={"order": order.order_id, "document": _summary(plan.body)})
+        sent = {"order": order.order_id, "document": _summary(plan.body), "shop_totals": _shop_totals(order)}
+        self.store.journal.update(attempt, request=sent)
         crash_point("before_create")
         t.sent_at = self.store.transfers.mark_sent(t).sent_at  # from here on, the document may exist
 
