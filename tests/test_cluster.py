@@ -123,7 +123,7 @@ class Cluster:
     def logs(self) -> str:
         return "\n".join((f.read_text(errors="replace")[-1500:]) for f in sorted(self.tmp.glob("proc*.log")))
 
-    def wait_transferred(self, conn: str, orders: list[int], timeout: float = 180) -> dict[int, Any]:
+    def wait_transferred(self, conn: str, orders: list[int], timeout: float = 400) -> dict[int, Any]:
         cid = self.store.connections.find(conn).id
         deadline = time.monotonic() + timeout
         while True:
