@@ -6,7 +6,8 @@ limits). Visma answers 10 % of API calls with a 5xx, lets 5 % hang past the clie
 applies 5 % of writes only after the client gave up (late delivery), and issues access tokens that
 live 20 s. Meanwhile a random worker is SIGKILLed (every 12th kill a scheduler) and started again,
 the kills spread over the time the backlog takes (0.6-3 s apart), until at least 200 kills and every
-order has an outcome; the faults stay on to the end.
+order has an outcome; the faults stay on to the end. Then, faults off, the sweeps go on for 30 s
+(a write-back a kill interrupted is repaired by the next sweep) before the checks.
 
 Goals: 0 duplicate documents (no reference on two drafts/invoices), 0 duplicate customers (no
 e-mail created twice), 0 lost (every order transferred, or waiting with a reason), every
@@ -45,7 +46,8 @@ HANG_S = 5.0  # hangs outlast it
 LATE_S = 5.0  # late deliveries land after the client gave up (and after its one look)
 GRACE_S = 12.0  # in-doubt grace: longer than a late delivery can take here
 TOKEN_TTL_S = 20
-DEADLINE_S = 1500
+DEADLINE_S = 3600
+SETTLE_S = 30  # after the last order settled: faults off, sweeps repair write-backs a kill interrupted
 FAULTS = {
     "error_rate": 0.10,
     "hang_rate": 0.05,
@@ -106,6 +108,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess) -> None:
         elapsed = time.perf_counter() - started
         fault_counts = visma.admin("GET", "/stats")
         visma.admin("PUT", "/faults", json={})
+        await asyncio.sleep(SETTLE_S)
     finally:
         procs.stop()
         visma.admin("PUT", "/faults", json={})
