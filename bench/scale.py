@@ -180,7 +180,10 @@ async def main() -> None:
     random.seed(5)
     common = ("--seed", "demo", "--latency-ms", str(LATENCY_MS))
     visma = SandboxProcess("visma", *common, "--rate-limit", "0")
-    starweb = SandboxProcess("starweb", *common, "--rate-limit", str(NO_LIMIT), "--shops", str(SHOPS))
+    # 200 demo shops take a while to seed on a busy machine
+    starweb = SandboxProcess(
+        "starweb", *common, "--rate-limit", str(NO_LIMIT), "--shops", str(SHOPS), start_timeout_s=900
+    )
     try:
         await run(visma, starweb)
     finally:
