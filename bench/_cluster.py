@@ -51,6 +51,7 @@ class Company:
     env: dict[str, str]
     shops: int
     status: dict[int, int] = field(default_factory=dict)
+    customers: dict[int, list[int]] = field(default_factory=dict)  # per shop, when made by the bench
 
     def conn_id(self, k: int) -> int:
         return self.store.connections.find(f"b{k}").id
@@ -142,6 +143,30 @@ async def clean_skus(c: Company, n: int = 12) -> list[str]:
     return out[:n]
 
 
+async def make_customers(c: Company, starweb_url: str, n: int) -> None:
+    """`n` Swedish customers in every shop (for shops seeded empty); their ids in `c.customers`."""
+    sem = asyncio.Semaphore(8)
+
+    async def one(k: int, i: int) -> None:
+        address = {
+            "firstName": f"Kund{i}",
+            "lastName": f"Butik{k}",
+            "address": f"Storgatan {i + 1}",
+            "postalCode": "11122",
+            "city": "Stockholm",
+            "countryCode": "SE",
+        }
+        body = {
+            "email": f"kund{i}.butik{k}@example.com",
+            "addresses": {"invoice": address, "delivery": address},
+        }
+        async with sem:
+            created = await shop_call(starweb_url, k, "POST", "customers", json=body)
+        c.customers.setdefault(k, []).append(created["data"]["customerId"])
+
+    await asyncio.gather(*(one(k, i) for k in range(1, c.shops + 1) for i in range(n)))
+
+
 async def make_orders(c: Company, starweb_url: str, per_shop: int, skus: list[str]) -> dict[int, list[int]]:
     """`per_shop` complete orders in each shop's trigger status; their ids per shop."""
     rng = random.Random(11)
@@ -149,8 +174,9 @@ async def make_orders(c: Company, starweb_url: str, per_shop: int, skus: list[st
     sem = asyncio.Semaphore(8)
 
     async def one(k: int, i: int) -> None:
+        customers = c.customers.get(k) or CUSTOMERS
         body = {
-            "customerId": CUSTOMERS[(i * 7 + k) % len(CUSTOMERS)],
+            "customerId": customers[(i * 7 + k) % len(customers)],
             "statusId": c.status[k],
             "onOrderStatusChangeSendEmail": False,
             "items": [{"sku": rng.choice(skus), "quantity": 1 + (i % 3), "unitPrice": 99.5, "vatRate": 25}],

@@ -31,6 +31,7 @@ from _cluster import (
     Processes,
     clean_skus,
     company,
+    make_customers,
     make_orders,
     new_status,
     overlapping_sweeps,
@@ -46,6 +47,7 @@ ORDER_CONCURRENCY = 2
 LIMIT, WINDOW_S = 100, 10.0  # Visma's 10 requests/s per endpoint, counted in 10 s windows
 BIND_S = 20.0 if QUICK else 40.0
 NO_LIMIT = 1_000_000
+CUSTOMERS_PER_SHOP = 3
 SWEEP_EVERY_S = 30.0  # each connection's sweep drains its backlog; idle re-sweeps would only add load
 
 
@@ -129,6 +131,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess) -> None:
     c = await company(starweb.url, visma.url, SHOPS, settings)
     try:
         skus = await clean_skus(c)
+        await make_customers(c, starweb.url, CUSTOMERS_PER_SHOP)
         print(f"{SHOPS} connections ready after {time.perf_counter() - t0:.0f} s")
         runs = []
         for n in (1, 2, 4):
@@ -180,9 +183,18 @@ async def main() -> None:
     random.seed(5)
     common = ("--seed", "demo", "--latency-ms", str(LATENCY_MS))
     visma = SandboxProcess("visma", *common, "--rate-limit", "0")
-    # 200 demo shops take a while to seed on a busy machine
+    # 200 shops seeded empty (200 demo shops take a quarter of an hour to seed); customers made by the bench
     starweb = SandboxProcess(
-        "starweb", *common, "--rate-limit", str(NO_LIMIT), "--shops", str(SHOPS), start_timeout_s=900
+        "starweb",
+        "--seed",
+        "empty",
+        "--latency-ms",
+        str(LATENCY_MS),
+        "--rate-limit",
+        str(NO_LIMIT),
+        "--shops",
+        str(SHOPS),
+        start_timeout_s=300,
     )
     try:
         await run(visma, starweb)
