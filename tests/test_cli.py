@@ -79,6 +79,8 @@ def test_whole_journey_connect_consent_sync_list_show_retry(tmp_path: Path, sand
             "--api-base",
             f"{visma.url}/v2",
             "--no-browser",
+            "--port",
+            "0",
             "--timeout",
             "60",
         ],
@@ -117,7 +119,8 @@ def test_whole_journey_connect_consent_sync_list_show_retry(tmp_path: Path, sand
     assert shown.returncode == 0 and "why:" in shown.stdout and "waiting_for_fix" in shown.stdout
 
     assert cli(tmp_path, "connection", "set", "shop", "missing_article", "create").returncode == 0
-    retried = cli(tmp_path, "orders", "retry", "--now")
+    assert cli(tmp_path, "orders", "retry").returncode == 2  # no terminal to ask: it refuses, naming --all
+    retried = cli(tmp_path, "orders", "retry", "--all", "--now")
     assert "will be taken again" in retried.stdout
     transferred = cli(tmp_path, "orders", "list", "--state", "transferred", "--limit", "1")
     assert "transferred" in transferred.stdout

@@ -21,6 +21,7 @@ env = env_fixture("engine")
 async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: Env) -> None:
     stop = asyncio.Event()
     ports: list[int] = []
+    ops_ports: list[int] = []
     task = asyncio.create_task(
         run_embedded(
             env.store,
@@ -28,6 +29,7 @@ async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: 
             interval_s=3600,
             stop=stop,
             on_ready=ports.append,
+            on_ops_ready=ops_ports.append,
             local_hooks=True,
             starweb_rate_limit=20000,
         )
@@ -52,14 +54,68 @@ async def test_hook_hint_transfers_the_order_and_health_and_metrics_answer(env: 
         assert t is not None and t.state == TransferState.TRANSFERRED, t and t.last_error
         assert len(await env.documents_for(order["orderId"])) == 1
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}") as web:
-            health = await web.get("/healthz")
-            assert health.status_code == 200 and health.json()["ok"] is True
-            metrics = await web.get("/metrics")
-            assert "shopbridge" in metrics.text
+            assert (await web.get("/healthz")).status_code == 404  # not on the public port
+            assert (await web.get("/metrics")).status_code == 404
             bad = await web.post(f"/hooks/starweb/{env.store.connections.find(env.name).id}/wrong", json={})
             assert bad.status_code == 404
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_ports[0]}") as ops:
+            health = await ops.get("/healthz")
+            assert health.status_code == 200 and health.json()["ok"] is True
+            metrics = (await ops.get("/metrics")).text
+        for gauge in (
+            f'shopbridge_orders_waiting{{connection="{env.name}"}}',
+            f'shopbridge_orders_needs_review{{connection="{env.name}"}}',
+            f'shopbridge_orders_in_doubt{{connection="{env.name}"}}',
+            f'shopbridge_quota_used_orders{{connection="{env.name}"}}',
+            f'shopbridge_seconds_since_last_successful_sweep{{connection="{env.name}"}}',
+            'shopbridge_api_errors_total{system="starweb"}',
+            "shopbridge_api_rate_limited_total",
+            "shopbridge_api_retries_total",
+        ):
+            assert gauge in metrics, gauge
         # restarting registers nothing twice
         assert len((await env.shop("GET", "web-hooks"))["data"]) == len(hooks)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_run_finishes_a_consent_on_its_callback_and_ignores_stray_requests(env: Env) -> None:
+    from shopbridge.onboarding import VISMA_CONSENT, consent_in_sandbox, start_consent, wait_for_consent
+    from shopbridge.sandbox.common import defaults as d
+    from shopbridge.sync.context import VISMA_TOKENS
+
+    conn = env.store.connections.find(env.name)
+    before = env.store.secrets.get(conn.id, VISMA_TOKENS)
+    stop = asyncio.Event()
+    ports: list[int] = []
+    task = asyncio.create_task(
+        run_embedded(env.store, port=0, ops_port=None, interval_s=3600, stop=stop, on_ready=ports.append)
+    )
+    try:
+        for _ in range(200):
+            if ports:
+                break
+            await asyncio.sleep(0.05)
+        callback = f"http://127.0.0.1:{ports[0]}/oauth/visma/callback"
+        url = start_consent(
+            env.store,
+            env.name,
+            client_id=d.VISMA_CLIENT_ID,
+            client_secret=d.VISMA_CLIENT_SECRET,
+            redirect_uri=callback,
+        )
+        async with httpx.AsyncClient() as web:
+            assert (await web.get(f"http://127.0.0.1:{ports[0]}/favicon.ico")).status_code == 404
+            assert (await web.get(callback)).status_code == 400  # neither code nor error: not the answer
+            forged = await web.get(callback, params={"code": "x", "state": "forged"})
+            assert forged.status_code == 400 and "state" in forged.text
+        assert env.store.secrets.get(conn.id, VISMA_CONSENT) is not None  # still waiting for the real one
+        assert env.store.secrets.get(conn.id, VISMA_TOKENS) == before
+        await consent_in_sandbox(url)  # the person approves; Visma redirects to run's callback
+        await wait_for_consent(env.store, env.name, timeout=10, poll_s=0.05)
+        after = env.store.secrets.get(conn.id, VISMA_TOKENS)
+        assert after != before and after["access_token"]
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

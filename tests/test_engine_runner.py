@@ -106,6 +106,22 @@ async def test_async_connections_callable_and_initial_sweep_off() -> None:
     await stopped(stop, task)
 
 
+async def test_more_hints_than_kept_give_one_full_sweep_instead() -> None:
+    sweep = FakeSweep()
+    engine = Engine(
+        sweep, lambda: ["x"], interval_s=3600, initial_sweep=False, debounce_s=0.05, max_pending_hints=5
+    )
+    stop, task = await start(engine)
+    for i in range(50):
+        engine.hint("x", Hint("order", str(i)))
+    await eventually(lambda: sweep.finished["x"] == 1)
+    assert sweep.hints("x") == []  # a full sweep (list pages), not 50 single reads
+    engine.hint("x", Hint("order", "99"))
+    await eventually(lambda: sweep.finished["x"] == 2)
+    assert sweep.hints("x") == [Hint("order", "99")]  # back to hints once the overflow is served
+    await stopped(stop, task)
+
+
 async def test_hint_during_sweep_gives_exactly_one_more_sweep_never_parallel() -> None:
     sweep = FakeSweep()
     engine = Engine(sweep, lambda: ["c"], interval_s=3600, initial_sweep=False, debounce_s=0.01)

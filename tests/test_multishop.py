@@ -15,7 +15,6 @@ ids put on the rows are plain UUIDs.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,6 +25,7 @@ import pytest
 from multishop_env import NAMES, ROOT, MultiEnv, multi_fixture
 from shopbridge.plans import usage_lines
 from shopbridge.sandbox.common import defaults as d
+from shopbridge.sandbox.visma.seed_details import DEMO_COST_CENTER_ITEMS, DEMO_PROJECTS
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import TransferState
 from shopbridge.store import usage as usage_mod
@@ -42,8 +42,8 @@ env = multi_fixture("multishop")
 cat = multi_fixture("multishop_cat", empty=True, fixture="cat", preset="erp-master")
 
 PREFIX = {1: "Starweb ", 2: "ms-2 ", 3: "ms-3 "}
-COST_CENTRE = str(uuid.UUID(int=2))
-PROJECT = str(uuid.UUID(int=3))
+COST_CENTRE = DEMO_COST_CENTER_ITEMS["1:WEBB"]  # the sandbox refuses rows naming unknown dimensions
+PROJECT = DEMO_PROJECTS["P1001"]
 MASTER, EUR = 1, 2
 ECOM_LOCATION, STORE_LOCATION = 1, 2
 

@@ -158,6 +158,43 @@ async def test_reference_data_and_money_as_decimal(client: VismaClient) -> None:
     assert await client.delivery_terms.list()
 
 
+async def test_cost_centers_items_and_projects(client: VismaClient) -> None:
+    """What a multishop `cost_center_item_id` / `project_id` is checked against."""
+    centers = await client.cost_centers.list()
+    assert [c.Number for c in centers] == [1, 2, 3]
+    sales = centers[0]
+    assert sales.Name == "Säljkanal" and sales.IsActive
+    assert {i.ShortName for i in sales.Items or []} == {"WEBB", "BUTIK", "B2B"}
+    assert (await client.cost_centers.get(str(sales.Id).upper())).Id == sales.Id
+    with pytest.raises(VismaNotFoundError):
+        await client.cost_centers.get(uuid.uuid4())
+    web = next(i for i in sales.Items or [] if i.ShortName == "WEBB")
+    item = await client.cost_center_items.get(web.Id)
+    assert item.CostCenterId == sales.Id and item.IsActive and item.CreatedUtc is not None
+    assert {i.Id for i in await client.cost_center_items.list()} >= {web.Id}
+    with pytest.raises(VismaNotFoundError):
+        await client.cost_center_items.get(uuid.uuid4())
+    projects = await client.projects.list()
+    ongoing = next(p for p in projects if p.Status == 1)
+    assert (await client.projects.get(ongoing.Id)).Number == ongoing.Number
+    assert any(p.Status == 2 for p in projects)
+    with pytest.raises(VismaNotFoundError):
+        await client.projects.get(uuid.uuid4())
+
+
+async def test_read_only_fields_parse_on_real_shapes(client: VismaClient) -> None:
+    """The demo seed fills what the real API fills: labels, notes, threads, PayToAccountId, barcodes."""
+    customers = await client.customers.list()
+    assert all(c.PayToAccountId for c in customers)
+    labelled = [c for c in customers if c.CustomerLabels]
+    assert labelled and all(label.Id and label.Name for c in labelled for label in c.CustomerLabels or [])
+    assert any(c.Notes for c in customers) and any(c.MessageThreads for c in customers)
+    assert any(c.LastInvoiceDate for c in customers)
+    articles = await client.articles.list()
+    assert any(a.ArticleLabels for a in articles) and any(a.Notes for a in articles)
+    assert any(a.Barcodes and a.Barcodes[0].Barcode for a in articles)
+
+
 # -- typed errors ---------------------------------------------------------------------------------------
 async def test_too_long_name_is_a_typed_bad_request(client: VismaClient) -> None:
     before = await client.request("GET", "customers", params={"$pagesize": 1})

@@ -65,6 +65,7 @@ async def running(
         assert connection_id in SECRETS
         return dedupe(uuid, payload)
 
+    app_kw.setdefault("ops_public", True)  # these tests read /metrics on the same port
     app = create_web_app(
         engine,
         resolve_hook=secret_resolver(SECRETS.get),
@@ -320,3 +321,29 @@ async def test_oversized_hook_body_is_refused() -> None:
         resp = await r.client.post(hook("c1"), content=b"{" + b" " * 70_000 + b"}")
     assert resp.status_code == 413
     assert r.sweep.calls == []
+
+
+async def test_health_and_metrics_are_not_public_by_default() -> None:
+    async with running(ops_public=False) as r:
+        assert (await r.client.get("/metrics")).status_code == 404
+        assert (await r.client.get("/healthz")).status_code == 404
+
+
+async def test_health_and_metrics_behind_a_bearer_token() -> None:
+    token = "ops-token-Zq81"
+    async with running(ops_public=False, ops_token=token) as r:
+        assert (await r.client.get("/metrics")).status_code == 401
+        wrong = await r.client.get("/healthz", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = await r.client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and "shopbridge_sweeps" in ok.text
+
+
+async def test_one_call_with_many_events_gives_a_full_sweep_not_one_read_each() -> None:
+    async with running() as r:
+        events = [{"uuid": f"b{i}", "orderId": 1000 + i} for i in range(500)]  # small: under 64 KB
+        resp = await r.client.post(hook("c1"), json=events)
+        assert resp.status_code == 200 and resp.json()["left_to_the_sweep"] == 480
+        await eventually(lambda: r.sweep.finished["c1"] >= 1)
+    hinted = [h for call in r.sweep.calls for h in call[1]]
+    assert len(hinted) <= 20  # at most the events taken from the call; the sweep polls for the rest

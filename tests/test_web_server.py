@@ -34,7 +34,10 @@ CHILD = textwrap.dedent(
 
     engine = Engine(sweep, lambda: ["c1"], interval_s=3600, initial_sweep=False, debounce_s=0.01)
     app = create_web_app(
-        engine, resolve_hook=lambda c, s: c if s == "k3y" else None, dedupe=lambda uuid, payload: True
+        engine,
+        resolve_hook=lambda c, s: c if s == "k3y" else None,
+        dedupe=lambda uuid, payload: True,
+        ops_public=True,
     )
     run_server(engine, app, "127.0.0.1", 0, on_ready=lambda port: print("ready", port, flush=True))
     print("exited", flush=True)

@@ -2,9 +2,10 @@
 
 Starts both sandboxes with demo data on free ports, makes a connection through the same code a user
 goes through (Starweb credentials checked against the shop; Visma's OAuth consent page, redirect,
-`state` check and code exchange), creates the service articles the company lacks, transfers every
-qualifying order and prints the summary. Then it keeps the engine serving (web hooks, /healthz,
-/metrics) until Ctrl-C, unless `--no-serve`.
+`state` check and code exchange), runs `doctor --fix` (which creates the service articles the company
+lacks), transfers every qualifying order and prints the summary. Then it keeps the engine serving
+(web hooks; /healthz and /metrics on the loopback operations port) until Ctrl-C, unless `--no-serve`.
+The exit code is the sync's (see `shopbridge sync`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from shopbridge.onboarding import connect_sandboxes, connect_starweb, ensure_service_articles
+from shopbridge.onboarding import connect_sandboxes, connect_starweb
 from shopbridge.sandbox.common import defaults as d
 from shopbridge.sandbox.common.runner import RunningServer, start_in_thread
 from shopbridge.sandbox.settings import RateLimitSettings, SandboxSettings
@@ -146,6 +147,19 @@ async def demo_status_feedback(store: Store, console: Console) -> None:
         console.print(f"  order {e.starweb_order_id}: {e.event} {e.state}{status}{extra}{why}")
 
 
+async def demo_doctor(store: Store, console: Console) -> None:
+    """`shopbridge doctor --fix` on the demo company: it creates the service articles the default
+    settings name (so no order waits for them) and shows what else it found."""
+    from shopbridge.doctor import diagnose
+
+    console.print("checking the setup (shopbridge doctor --fix) ...")
+    conns = store.connections.shops(store.connections.find(DEMO_CONNECTION).id)
+    for f in await diagnose(store, conns, fix=True, starweb_rate_limit=DEMO_STARWEB_LIMIT):
+        if f.fixed or f.level != "ok":
+            fix = f" ({f.fix})" if f.fix and not f.fixed else ""
+            console.print(f"  {f.level}{' (fixed)' if f.fixed else ''}: {f.connection}: {f.message}{fix}")
+
+
 DEMO_LOGINS = (
     ("partner", "Demo Partner", "partner@demo.shopbridge.test", "demo-partner-2026"),
     ("merchant", "Demo Merchant", "merchant@demo.shopbridge.test", "demo-merchant-2026"),
@@ -187,7 +201,9 @@ async def serve_demo(store: Store, console: Console, *, port: int, visma_url: st
         console.print(f"[bold]portal: http://127.0.0.1:{bound}/[/bold]")
         for kind, email, password in logins:
             console.print(f"  {kind} login: {email} / {password}")
-        console.print("serving: portal, web hooks, /healthz and /metrics; Ctrl-C stops")
+        console.print(
+            "serving: portal, web hooks; /healthz and /metrics on the operations port; Ctrl-C stops"
+        )
 
     async def status_line() -> None:
         last = None
@@ -268,11 +284,7 @@ async def run_demo(
                 shop_of=DEMO_CONNECTION,
             )
             console.print(f"  shop {k} joins the same Visma company as connection {shop.name!r}")
-        from shopbridge.sync.context import open_context
-
-        async with open_context(store, DEMO_CONNECTION, starweb_rate_limit=DEMO_STARWEB_LIMIT) as ctx:
-            for w in await ensure_service_articles(ctx):
-                console.print(f"  {w.message}")
+        await demo_doctor(store, console)
         if preset:
             from shopbridge.demo_catalog import demo_initial_sync
 
@@ -282,8 +294,8 @@ async def run_demo(
                 )
         console.print("authorised in Visma; transferring every qualifying order ...")
         conns = store.connections.shops(store.connections.find(DEMO_CONNECTION).id)
-        reports = await sweep_all(store, conns, show_progress=True)
-        print_reports(store, reports)
+        outcomes = await sweep_all(store, conns, show_progress=True)
+        code = print_reports(store, outcomes)
         counts = store.transfers.counts()
         console.print(
             f"[bold]{counts['transferred']} orders transferred[/bold], "
@@ -307,7 +319,7 @@ async def run_demo(
             )
         if serve:
             await serve_demo(store, console, port=port, visma_url=visma.url)
-        return 0
+        return code
     finally:
         starweb.stop()
         visma.stop()

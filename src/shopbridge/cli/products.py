@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.table import Table
 
-from shopbridge.sync.catalog import CatalogPlan
-from shopbridge.sync.context import open_context
+if TYPE_CHECKING:
+    from shopbridge.sync.catalog import CatalogPlan
 
 products_app = typer.Typer(
     help="Products, prices and stock: initial sync and problems.", no_args_is_help=True
@@ -44,6 +45,9 @@ def initial(
     plan, done = run_async(_initial(s, conns[0].id, source, apply=apply, console=console))
     _print_plan(console, plan, show=show)
     if csv is not None:
+        from shopbridge.store.paths import private_file
+
+        private_file(csv)  # created 0600 before anything is written: it names products and prices
         plan.write_csv(csv)
         console.print(f"report written to {csv}")
     if apply:
@@ -57,6 +61,7 @@ async def _initial(
 ) -> tuple[CatalogPlan, Any]:
     from shopbridge.cli.ui import progress_bar
     from shopbridge.sync.articles import ArticleExportFlow
+    from shopbridge.sync.context import open_context
     from shopbridge.sync.directions import one_way
     from shopbridge.sync.shop_catalog import ShopCatalogFlow
 
@@ -95,12 +100,32 @@ def _print_plan(console: Any, plan: CatalogPlan, *, show: int) -> None:
 
 
 @products_app.command("issues")
-def issues(connection: Annotated[str | None, typer.Option()] = None) -> None:
+def issues(
+    connection: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of tables")] = False,
+) -> None:
     """Catalogue items that wait (errors, retried every sweep) or went through with a compromise."""
     from shopbridge.cli.ui import EXIT_OK, EXIT_WAITING, connections, console, store
 
     s = store()
     errors = 0
+    if as_json:
+        out = []
+        for c in connections(s, connection):
+            for issue in s.catalog_issues.all(c.id):
+                errors += issue.level == "error"
+                out.append(
+                    {
+                        "connection": c.name,
+                        "entity": issue.entity,
+                        "sku": issue.key,
+                        "level": issue.level,
+                        "since": issue.first_seen.isoformat(),
+                        "message": issue.message,
+                    }
+                )
+        typer.echo(json.dumps(out, indent=2))
+        raise typer.Exit(EXIT_WAITING if errors else EXIT_OK)
     for c in connections(s, connection):
         table = Table("entity", "sku", "level", "since", "message", title=c.name, title_justify="left")
         for issue in s.catalog_issues.all(c.id):

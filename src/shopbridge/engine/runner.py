@@ -4,6 +4,8 @@ Rules it keeps:
 - at most one sweep per connection at a time (a per-connection lock and one worker task per
   connection); a hint that arrives during a sweep gives exactly one more sweep right after it;
 - hints are debounced (`debounce_s`), so a burst of hooks gives one sweep that sees all of them;
+- at most `max_pending_hints` hints are kept per connection: beyond that the next sweep is a full
+  one (list pages) instead of one read per hint;
 - connections sweep concurrently with each other, at most `max_concurrent` at once;
 - a sweep that raises is logged and counted, its hints are kept for the next try, and that connection
   backs off exponentially (capped); the others go on. Per-entity retries are the flow's business;
@@ -92,6 +94,7 @@ class _Conn:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[Hint, None] = field(default_factory=dict)  # ordered set; guarded by Engine._mutex
+    overflowed: bool = False  # more hints came than kept: the next sweep is a full one (no hints)
     requested_at: float | None = None  # loop time of the first unserved hint / wake request
     next_due: float = 0.0
     backoff_until: float = 0.0
@@ -122,7 +125,7 @@ class Engine:
         refresh_s: float | None = None,
         initial_sweep: bool = True,
         shutdown_timeout_s: float | None = None,
-        max_pending_hints: int = 10_000,
+        max_pending_hints: int = 100,
         metrics: EngineMetrics | None = None,
     ) -> None:
         """
@@ -182,9 +185,15 @@ class Engine:
             st = self._conns.get(connection_id)
             if st is None:
                 st = self._conns[connection_id] = _Conn(connection_id)
-            # Beyond the cap a hint is dropped: the sweep polls and finds the entity anyway.
-            if hint is not None and len(st.pending) < self.max_pending_hints:
-                st.pending[hint] = None
+            # Beyond the cap the hints are dropped and the next sweep is a full one: it polls and
+            # finds every entity, at the cost of list pages instead of one read per hint.
+            if hint is not None and not st.overflowed:
+                if len(st.pending) < self.max_pending_hints:
+                    st.pending[hint] = None
+                else:
+                    st.overflowed = True
+                    st.pending.clear()
+                    log.warning("engine.hints_overflow", connection=connection_id, cap=self.max_pending_hints)
         if hint is not None:
             self.metrics.hints.labels(connection_id, hint.kind).inc()
         self._call_in_loop(self._on_wake, connection_id)
@@ -317,8 +326,9 @@ class Engine:
             if scheduled and (self._stopping or st.retired):
                 return None
             with self._mutex:
-                hints = list(dict.fromkeys([*st.pending, *extra]))
+                hints = [] if st.overflowed else list(dict.fromkeys([*st.pending, *extra]))
                 st.pending.clear()
+                st.overflowed = False
             st.requested_at = None
             st.running = True
             started = loop.time()
@@ -371,6 +381,10 @@ class Engine:
             detail=_detail(exc),
             failures=st.failures,
             retry_in_s=round(wait, 3),
+        )
+        log.debug(
+            "engine.sweep_failed_traceback",
+            connection=st.id,
             traceback=scrub_text("".join(traceback.format_exception(exc))[-4000:]),
         )
 
@@ -379,7 +393,10 @@ class Engine:
             return
         with self._mutex:
             merged = dict.fromkeys([*hints, *st.pending])
-            st.pending = dict.fromkeys(list(merged)[: self.max_pending_hints])
+            if len(merged) > self.max_pending_hints:
+                st.overflowed, st.pending = True, {}
+            elif not st.overflowed:
+                st.pending = merged
 
     async def _shutdown(self) -> None:
         self._stopping = True

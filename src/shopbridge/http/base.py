@@ -31,6 +31,7 @@ from shopbridge.http.errors import (
 )
 from shopbridge.http.ratelimit import SlidingWindowLimiter
 from shopbridge.http.retry import IDEMPOTENT_METHODS, RetryPolicy, is_ambiguous
+from shopbridge.http.stats import CallStats, api_stats
 
 log = structlog.get_logger("shopbridge.http")
 
@@ -71,6 +72,7 @@ class ApiClient:
         self.limiter = limiter
         self.calls: Counter[str] = Counter()  # "METHOD /path-template-ish" -> count, for benches
         self.server_date: datetime | None = None  # the server's clock, from its last answer's Date header
+        self.stats = CallStats()  # this client's errors, 429s, retries, unreachable calls
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/",
@@ -168,6 +170,7 @@ class ApiClient:
                         attempt -= 1
                     if self.limiter is not None:
                         self.limiter.penalize(key, error.retry_after or self.retry.delay(throttled))
+            self._count(error)
             if reconcile is not None and not safe and is_ambiguous(error):
                 found = await reconcile()
                 if found is not None:
@@ -177,10 +180,12 @@ class ApiClient:
             else:
                 can_retry = self.retry.can_retry(error, idempotent=safe)
             if not can_retry or attempt >= self.retry.max_attempts:
+                self._count_failed(error)
                 raise error
+            self._count_one("retries")
             limited = isinstance(error, RateLimitError) and self.limiter is not None
             wait = 0.0 if limited else self.retry.delay(attempt, error)
-            log.warning(
+            log.info(  # retries are normal; what finally fails is reported by the caller
                 "http.retry",
                 service=self.service,
                 method=method,
@@ -191,6 +196,17 @@ class ApiClient:
                 wait_s=round(wait, 3),
             )
             await asyncio.sleep(wait)
+
+    def _count_one(self, what: str) -> None:
+        self.stats.add(what)
+        api_stats(self.service).add(what)
+
+    def _count(self, error: ApiError) -> None:
+        self._count_one("rate_limited" if isinstance(error, RateLimitError) else "errors")
+
+    def _count_failed(self, error: ApiError) -> None:
+        if isinstance(error, TransportError):
+            self._count_one("unreachable")
 
     async def _send(
         self,
@@ -212,19 +228,21 @@ class ApiClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransportError(
-                f"could not connect: {type(exc).__name__}",
+                f"could not connect: {_reason(exc)}",
                 service=self.service,
                 maybe_sent=False,
                 method=method,
                 path=path,
+                url=f"{self.base_url}/{path.split('?')[0]}",
             ) from exc
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransportError(
-                f"no answer: {type(exc).__name__}",
+                f"no answer: {_reason(exc)}",
                 service=self.service,
                 maybe_sent=True,
                 method=method,
                 path=path,
+                url=f"{self.base_url}/{path.split('?')[0]}",
             ) from exc
         date = response.headers.get("date")
         if date:
@@ -272,6 +290,13 @@ class ApiClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong on the wire, in a few words ("connection refused", "ReadTimeout")."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split("] ", 1)[-1] if text.startswith("[Errno") else text
+    return f"{text.lower()} ({type(exc).__name__})" if text else type(exc).__name__
 
 
 def _safe_json(response: httpx.Response) -> Any:

@@ -25,6 +25,7 @@ class ApiError(Exception):
         method: str = "",
         path: str = "",
         retry_after: float | None = None,
+        url: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +37,7 @@ class ApiError(Exception):
         self.method = method
         self.path = path
         self.retry_after = retry_after
+        self.url = url  # the address called, without query (for "could not be reached at ...")
 
     def __str__(self) -> str:
         where = f"{self.method} {self.path}".strip()

@@ -109,8 +109,9 @@ class Cipher:
             return self._fernet.decrypt(token)
         except InvalidToken:
             raise SecretKeyError(
-                "a stored secret cannot be decrypted with this key: "
-                f"restore the original {KEY_FILENAME} or {ENV_KEY}, or connect again"
+                "a stored secret cannot be decrypted with this key (a different secret.key or SHOPBRIDGE_KEY "
+                f"than the one it was written with): restore the original {KEY_FILENAME} or {ENV_KEY}, or "
+                "connect again"
             ) from None
 
     def rotate(self, token: bytes) -> bytes:

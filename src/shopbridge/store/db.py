@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -30,7 +31,14 @@ from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from .paths import db_path, default_data_dir, ensure_data_dir
+from .paths import (
+    db_path,
+    default_data_dir,
+    ensure_data_dir,
+    private_file,
+    sqlite_files,
+    wider_than_private,
+)
 
 if TYPE_CHECKING:
     from .crypto import Cipher
@@ -47,6 +55,8 @@ __all__ = [
     "open_store",
     "to_url",
 ]
+
+log = structlog.get_logger("shopbridge.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -95,7 +105,7 @@ def create_store_engine(url: URL, *, schema: str | None = None) -> Engine:
         database = url.database or ""
         if database in ("", ":memory:") or database.startswith("file::memory:"):
             raise StoreError("an in-memory SQLite database cannot be shared: use a file (tests: tmp_path)")
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite(Path(database))
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
@@ -134,6 +144,20 @@ def create_store_engine(url: URL, *, schema: str | None = None) -> Engine:
 
         return engine
     raise StoreError(f"unsupported database {backend!r}: use a SQLite file or a postgresql:// URL")
+
+
+def _private_sqlite(database: Path) -> None:
+    """Create the SQLite file 0600 before SQLite does (its WAL and SHM files take its mode); narrow
+    an existing file or companion that other users could read, with a warning."""
+    if not database.parent.exists():
+        ensure_data_dir(database.parent)
+    elif not database.parent.is_dir():
+        ensure_data_dir(database.parent)  # raises DataDirError naming it
+    for path in [database, *(p for p in sqlite_files(database) if p != database)]:
+        wider = wider_than_private(path) if path.exists() else None
+        private_file(path)
+        if wider:
+            log.warning("store.file_narrowed", path=str(path), was=wider, now="0600")
 
 
 def _alembic_config(connection: Any | None = None) -> Config:
@@ -276,7 +300,13 @@ class Store:
                                 "secret.key in the data directory or set SHOPBRIDGE_KEY"
                             ) from None
                         keys = load_key(self.data_dir, create=True)
-                self._cipher = Cipher(keys)
+                try:
+                    self._cipher = Cipher(keys)
+                except SecretKeyError:
+                    raise SecretKeyError(
+                        f"the encryption key in {self._key_source()} is not a valid key (32 url-safe base64 "
+                        "bytes): restore the original key file or SHOPBRIDGE_KEY"
+                    ) from None
             return self._cipher
 
     def use_keys(self, keys: list[bytes]) -> None:
@@ -285,6 +315,18 @@ class Store:
 
         with self._cipher_lock:
             self._cipher = Cipher(keys)
+
+    def _key_source(self) -> str:
+        import os
+
+        from .crypto import ENV_KEY
+        from .paths import KEY_FILENAME
+
+        if self._key is not None:
+            return "the key given"
+        if os.environ.get(ENV_KEY, "").strip():
+            return ENV_KEY
+        return str(Path(self.data_dir or ".") / KEY_FILENAME)
 
     def ensure_key(self) -> None:
         """Load or create the encryption key now (``init`` calls this) instead of on first use."""

@@ -268,12 +268,13 @@ class Attempt(Base):
 
 
 class WebhookEvent(Base):
-    """A received Starweb web hook, kept to ignore resends (same ``uuid``)."""
+    """A received Starweb web hook, kept to ignore resends (same ``uuid`` on the same connection)."""
 
     __tablename__ = "webhook_events"
+    __table_args__ = (UniqueConstraint("connection_id", "uuid"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    uuid: Mapped[str] = mapped_column(String(64))
     connection_id: Mapped[int] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -141,6 +141,20 @@ class QuotaCheck:
     month: str
 
 
+def search_condition(text: str) -> Any:
+    """Transfers whose order number or id or Visma document number is `text`, or whose customer's
+    name or e-mail contains it (case ignored): what people search orders by."""
+    q = text.strip()
+    like = f"%{q.replace('%', '').replace('_', '')}%"
+    return or_(
+        Transfer.starweb_order_number == q,
+        Transfer.starweb_order_id == q,
+        Transfer.visma_document_number == q,
+        Transfer.customer_name.ilike(like),
+        Transfer.customer_email.ilike(like),
+    )
+
+
 class Transfers:
     def __init__(self, session: SessionFactory) -> None:
         self._session = session
@@ -768,8 +782,12 @@ class Transfers:
         state: TransferState | str | Iterable[TransferState | str] | None = None,
         limit: int = 100,
         offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        search: str | None = None,
     ) -> list[Transfer]:
-        """Transfers, newest first, optionally of one connection and in some states."""
+        """Transfers, newest first, optionally of one connection, in some states, ordered (or taken
+        in) from `since` until before `until`, matching `search` (see `search_condition`)."""
         with self._session() as s:
             q = select(Transfer)
             if connection_id is not None:
@@ -777,6 +795,13 @@ class Transfers:
             if state is not None:
                 states = [state] if isinstance(state, str) else list(state)
                 q = q.where(Transfer.state.in_([TransferState(x).value for x in states]))
+            when = func.coalesce(Transfer.ordered_at, Transfer.created_at)
+            if since is not None:
+                q = q.where(when >= since)
+            if until is not None:
+                q = q.where(when < until)
+            if search and search.strip():
+                q = q.where(search_condition(search))
             return list(s.scalars(q.order_by(Transfer.id.desc()).limit(limit).offset(offset)))
 
     def counts(self, connection_id: int | None = None) -> dict[str, int]:
@@ -787,6 +812,19 @@ class Transfers:
                 q = q.where(Transfer.connection_id == connection_id)
             found = {state: int(n) for state, n in s.execute(q)}
         return {st.value: found.get(st.value, 0) for st in TransferState}
+
+    def in_doubt(self, connection_id: int | None = None) -> int:
+        """Transfers whose intent is recorded but whose Visma document is not: the document may exist
+        (a crash or a lost answer); the next attempt reconciles before creating."""
+        with self._session() as s:
+            q = select(func.count()).where(
+                Transfer.intent_key.is_not(None),
+                Transfer.visma_document_id.is_(None),
+                Transfer.state.not_in([TransferState.TRANSFERRED.value, TransferState.SKIPPED.value]),
+            )
+            if connection_id is not None:
+                q = q.where(Transfer.connection_id == connection_id)
+            return int(s.scalar(q) or 0)
 
     def next_due_at(self, connection_id: int) -> datetime | None:
         """When the next waiting transfer of the connection comes due (None if none will)."""

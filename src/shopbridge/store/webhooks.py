@@ -1,4 +1,5 @@
-"""Received Starweb web hooks, deduplicated on their ``uuid`` (Starweb resends with the same one)."""
+"""Received Starweb web hooks, deduplicated per connection on their ``uuid`` (Starweb resends with the
+same one); purged after the connection's ``retention_days`` (see ``store/retention.py``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class WebhookEvents:
         *,
         now: datetime | None = None,
     ) -> bool:
-        """Remember a hook; True if it is new, False if this ``uuid`` was seen before (ignore it)."""
+        """Remember a hook; True if it is new, False if this connection saw this ``uuid`` before."""
         with self._session() as s:
             return insert_ignore(
                 s,
@@ -36,12 +37,16 @@ class WebhookEvents:
                     "received_at": now or utcnow(),
                     "payload": payload,
                 },
-                keys=("uuid",),
+                keys=("connection_id", "uuid"),
             )
 
-    def seen(self, uuid: str) -> bool:
+    def seen(self, uuid: str, connection_id: int | None = None) -> bool:
+        """Whether this ``uuid`` was received (by `connection_id`, or by any connection)."""
         with self._session() as s:
-            return s.scalar(select(WebhookEvent.id).where(WebhookEvent.uuid == str(uuid))) is not None
+            q = select(WebhookEvent.id).where(WebhookEvent.uuid == str(uuid))
+            if connection_id is not None:
+                q = q.where(WebhookEvent.connection_id == connection_id)
+            return s.scalar(q.limit(1)) is not None
 
     def recent(self, connection_id: int, limit: int = 50) -> list[WebhookEvent]:
         with self._session() as s:
@@ -53,8 +58,14 @@ class WebhookEvents:
             )
             return list(s.scalars(q))
 
-    def purge(self, older_than: timedelta, *, now: datetime | None = None) -> int:
-        """Forget hooks received before ``now - older_than`` (Starweb resends for about 5 hours)."""
+    def purge(
+        self, older_than: timedelta, *, now: datetime | None = None, connection_id: int | None = None
+    ) -> int:
+        """Forget hooks (and their payloads) received before ``now - older_than`` (Starweb resends
+        for about 5 hours), of one connection or all."""
         cutoff = (now or utcnow()) - older_than
         with self._session() as s:
-            return int(s.execute(delete(WebhookEvent).where(WebhookEvent.received_at < cutoff)).rowcount or 0)
+            q = delete(WebhookEvent).where(WebhookEvent.received_at < cutoff)
+            if connection_id is not None:
+                q = q.where(WebhookEvent.connection_id == connection_id)
+            return int(s.execute(q).rowcount or 0)

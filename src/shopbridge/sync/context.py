@@ -19,7 +19,7 @@ from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import Store
 from shopbridge.store.leases import holder_name
 from shopbridge.store.schema import Connection
-from shopbridge.sync.settings import ConnectionSettings
+from shopbridge.sync.settings import COMPANY_SETTINGS, ConnectionSettings
 from shopbridge.visma.client import VismaClient
 from shopbridge.visma.oauth import TokenSet, VismaOAuth
 
@@ -124,14 +124,6 @@ def visma_oauth(store: Store, conn: Connection, **kw: Any) -> VismaOAuth:
         **extra,
         **kw,
     )
-
-
-COMPANY_SETTINGS = (
-    "plan",
-    "custom_quota",
-    "custom_features",
-    "shop_fee",
-)  # the Visma company's, not a shop's
 
 
 def effective_settings(store: Store, conn: Connection) -> ConnectionSettings:

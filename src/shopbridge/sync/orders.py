@@ -58,6 +58,7 @@ from shopbridge.http.errors import (
     PermissionDeniedError,
 )
 from shopbridge.http.retry import is_ambiguous
+from shopbridge.logs import error_line
 from shopbridge.plugins import PluginError
 from shopbridge.starweb.mapping import as_dict, external_service, order_facts, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
@@ -339,7 +340,7 @@ class OrderFlow:
             report.add(TransferState.WAITING_FOR_FIX.value if fix else "retry_later", oid, reason)
         except Exception as exc:  # a bug must not stop the other orders
             log.exception("order.failed")
-            reason = f"internal error ({type(exc).__name__}: {exc}); it will be retried"
+            reason = f"internal error ({error_line(exc)}); it will be retried"
             self._wait(t, attempt, reason, fix=t.attempts >= self.settings.max_attempts)
             report.add("error", oid, reason)
         finally:

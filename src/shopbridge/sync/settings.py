@@ -1,15 +1,20 @@
 """A connection's settings: what the user chooses about how orders and customers reach Visma.
 
-Stored as JSON on the connection row, edited with `shopbridge connection set KEY VALUE`.
+Stored as JSON on the connection row, edited with `shopbridge connection set KEY VALUE`. Every value
+typed by a person goes through `parse_setting` (one parser, driven by the field's type) and then the
+model; a refusal raises `SettingError` with one sentence, and nothing is stored.
 """
 
 from __future__ import annotations
 
+import json
+import types
+import typing
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shopbridge.features import FEATURES
 
@@ -126,6 +131,14 @@ class ConnectionSettings(BaseModel):
     )
     deletion_check_interval_s: float = Field(
         900.0, ge=0, description="How often to look for drafts and orders deleted in Visma"
+    )
+
+    # housekeeping
+    retention_days: int = Field(
+        90,
+        ge=1,
+        description="Days the attempt journal, received web hooks and the customer data on finished "
+        "orders are kept; the engine purges older ones daily",
     )
 
     # multishop (set on a further shop, over the settings of the connection it belongs to)
@@ -268,3 +281,149 @@ def rate_key(rate: object) -> str:
     """Normalise a VAT rate to a settings key: 25, "25", "25.0", Decimal("25.00") -> "25"."""
     d = Decimal(str(rate)).normalize()
     return format(d, "f")
+
+
+COMPANY_SETTINGS = ("plan", "custom_quota", "custom_features", "shop_fee")
+"""Settings of the Visma company (set on the connection holding the consent), not of one shop."""
+
+
+class SettingError(ValueError):
+    """A setting value was refused; the message says which, why and what it takes, in one sentence."""
+
+
+FORMS = {
+    "bool": "true or false",
+    "list": "a list: a,b,c (or one value, or JSON)",
+    "dict": 'a map: key=value,key=value or JSON like {"key": "value"}',
+    "json": "JSON",
+}
+
+
+def _kind(annotation: Any) -> str:
+    """ "bool", "list", "dict" (of plain values), "json" (of objects) or "scalar"."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _kind(args[0])
+    if annotation is bool:
+        return "bool"
+    if origin is list:
+        return "list"
+    if origin is dict:
+        value = typing.get_args(annotation)[1]
+        return "json" if isinstance(value, type) and issubclass(value, BaseModel) else "dict"
+    return "scalar"
+
+
+_TRUE = {"true", "yes", "on", "1", "y", "t"}
+_FALSE = {"false", "no", "off", "0", "n", "f"}
+
+
+def parse_bool(key: str, text: str) -> bool:
+    """true/yes/on/1 or false/no/off/0 (any case); anything else is refused."""
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise SettingError(f"{key} {text!r} refused: it takes true or false; nothing was changed")
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def _parse_raw(key: str, text: str, kind: str) -> Any:
+    stripped = text.strip()
+    if stripped == "null":
+        return None
+    decoded = _decode(stripped)
+    if kind == "bool":
+        return decoded if isinstance(decoded, bool) else parse_bool(key, text)
+    if kind == "list":
+        if isinstance(decoded, list):
+            return decoded
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    if kind in ("dict", "json"):
+        if isinstance(decoded, dict):
+            return decoded
+        pairs = [part for part in stripped.split(",") if part.strip()] if kind == "dict" else []
+        if pairs and all("=" in p and p.split("=", 1)[0].strip() for p in pairs):
+            return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
+        if stripped in ("", "{}"):
+            return {}
+        form = FORMS["dict"] if kind == "dict" else 'JSON like {"2": {"factor": "0.087"}}'
+        raise SettingError(f"{key} {text!r} refused: it takes {form}; nothing was changed")
+    if isinstance(decoded, str):  # a JSON string, e.g. '"Shop2 "' with its blank kept
+        return decoded
+    return text
+
+
+def parse_setting(key: str, text: str) -> Any:
+    """The value a person typed for setting `key`, parsed by the field's type and checked by the
+    model on its own (JSON-ready). Raises `SettingError` (one sentence) for an unknown key or a value
+    the setting cannot take."""
+    field = ConnectionSettings.model_fields.get(key)
+    if field is None:
+        raise SettingError(f"unknown setting {key!r}; `shopbridge connection show NAME` lists them")
+    value = _parse_raw(key, text, _kind(field.annotation))
+    return check_value(key, value, given=text)
+
+
+def check_value(key: str, value: Any, *, given: Any = None) -> Any:
+    """`value` for `key` checked by the model on its own (raises `SettingError` when the value itself
+    is refused; rules between settings are checked by `validate_settings`). Returns `value`."""
+    if value is None:
+        return None
+    try:
+        ConnectionSettings.model_validate({key: value})
+    except ValidationError as exc:
+        if any(e.get("loc", ("",))[0] == key for e in exc.errors()):
+            raise SettingError(refusal(key, given if given is not None else value, exc, only=key)) from None
+    return value
+
+
+def refusal(key: str, given: Any, exc: ValidationError, *, only: str | None = None) -> str:
+    """One sentence for a refused value: the setting, what was given, why, what it takes."""
+    errors = [e for e in exc.errors() if only is None or e.get("loc", ("",))[0] == only]
+    err = errors[0]
+    field = ConnectionSettings.model_fields.get(key)
+    form = FORMS.get(_kind(field.annotation), "") if field is not None else ""
+    loc = [str(p) for p in err.get("loc", ())]
+    where = ".".join(loc[1:] if loc[:1] == [key] else loc)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    why = f"{where}: {msg}" if where else msg
+    takes = f" (it takes {form})" if form and err.get("type", "").endswith(("_type", "parsing")) else ""
+    return f"{key} {given!r} refused: {why[0].lower()}{why[1:]}{takes}; nothing was changed"
+
+
+def validate_settings(
+    own: dict[str, Any],
+    inherited: dict[str, Any] | None = None,
+    *,
+    changing: tuple[str, Any] | None = None,
+) -> ConnectionSettings:
+    """The settings a connection would have with `own` over `inherited` (a further shop's parent);
+    raises `SettingError` naming the setting being changed (`changing`: key and the value given)
+    or else the first setting refused."""
+    merged = {**(inherited or {}), **own}
+    try:
+        return ConnectionSettings.model_validate(merged)
+    except ValidationError as exc:
+        if changing is not None:
+            key, given = changing
+        else:
+            key = str(exc.errors()[0].get("loc", ("settings",))[0])
+            given = merged.get(key)
+        raise SettingError(refusal(key, given, exc)) from None
+
+
+def defaults() -> dict[str, Any]:
+    """Every setting's default, JSON-ready."""
+    return ConnectionSettings().model_dump(mode="json")

@@ -46,6 +46,7 @@ import structlog
 
 from shopbridge import plans
 from shopbridge.http.errors import ApiError, NotFoundError, PermissionDeniedError
+from shopbridge.logs import error_line
 from shopbridge.plugins import PluginError
 from shopbridge.starweb.mapping import as_dict
 from shopbridge.store import TransferState
@@ -123,7 +124,7 @@ class StatusFlow:
                 report.add("status_detect_failed", "status", reason)
             except Exception as exc:  # a bug must not stop the sweep: events already recorded still apply
                 log.exception("status.detect_failed")
-                report.add("status_detect_failed", "status", f"internal error ({type(exc).__name__}: {exc})")
+                report.add("status_detect_failed", "status", f"internal error ({error_line(exc)})")
         await self._apply_open(report)
         report.api_calls = self.ctx.api_calls - calls_before
         return report
@@ -316,7 +317,7 @@ class StatusFlow:
                 reason += f" [ErrorId {exc.request_id}]"
         except Exception as exc:  # a bug must not stop the other orders
             log.exception("status.failed", order=e.starweb_order_id, status_event=e.event)
-            reason = f"internal error ({type(exc).__name__}: {exc}); it will be retried"
+            reason = f"internal error ({error_line(exc)}); it will be retried"
         else:
             report.add(f"status_{outcome}")
             return outcome == "applied"

@@ -46,13 +46,15 @@ from shopbridge.http import (
     shared_limiter,
 )
 from shopbridge.visma import wire
-from shopbridge.visma.errors import from_body
+from shopbridge.visma.errors import VismaNotFoundError, from_body
 from shopbridge.visma.oauth import TokenSet, VismaOAuth
 from shopbridge.visma.odata import odata_and, odata_datetime, odata_eq, odata_gt
 from shopbridge.visma.schemas import (
     Article,
     ArticleAccountCoding,
     CompanySettings,
+    CostCenter,
+    CostCenterItem,
     Currency,
     Customer,
     CustomerInvoice,
@@ -63,6 +65,7 @@ from shopbridge.visma.schemas import (
     InvoicePayment,
     Order,
     OrderConversion,
+    Project,
     SalesPriceList,
     SalesPriceListRow,
     TermsOfPayment,
@@ -182,6 +185,9 @@ class VismaClient(ApiClient):
         self.price_lists = SalesPriceLists(self)
         self.delivery_methods = DeliveryMethods(self)
         self.delivery_terms = DeliveryTerms(self)
+        self.cost_centers = CostCenters(self)
+        self.cost_center_items = CostCenterItems(self)
+        self.projects = Projects(self)
 
     # -- ApiClient hooks --------------------------------------------------------------------------
     async def auth_headers(self) -> dict[str, str]:
@@ -784,3 +790,47 @@ class DeliveryTerms(_Named[DeliveryTerm]):
 
     path = "deliveryterms"
     model = DeliveryTerm
+
+
+# -- cost accounting dimensions (read) ---------------------------------------------------------------
+class CostCenters(_Resource[CostCenter]):
+    """`/v2/costcenters`: the company's (up to three) cost centres, each with its `Items`.
+
+    The API has no GET by id for a cost centre: `get` reads the list and picks it out.
+    """
+
+    path = "costcenters"
+    model = CostCenter
+
+    async def get(self, item_id: str | UUID) -> CostCenter:
+        """One cost centre by id (`VismaNotFoundError` when the company has none with that id)."""
+        wanted = str(item_id).lower()
+        for center in await self.list():
+            if str(center.Id).lower() == wanted:
+                return center
+        raise VismaNotFoundError(
+            f"no cost center with id {item_id}", service="visma", status=404, method="GET", path=self.path
+        )
+
+
+class CostCenterItems:
+    """`/v2/costcenteritems`: one item by id; `list()` gives the items of every cost centre."""
+
+    path = "costcenteritems"
+
+    def __init__(self, client: VismaClient) -> None:
+        self._c = client
+
+    async def get(self, item_id: str | UUID) -> CostCenterItem:
+        """One cost centre item (`VismaNotFoundError` when it does not exist)."""
+        return await self._c.get_model(f"{self.path}/{_seg(item_id)}", CostCenterItem)
+
+    async def list(self) -> list[CostCenterItem]:
+        return [item for center in await self._c.cost_centers.list() for item in center.Items or []]
+
+
+class Projects(_Resource[Project]):
+    """`/v2/projects` (`Status` 1 ongoing, 2 finished)."""
+
+    path = "projects"
+    model = Project

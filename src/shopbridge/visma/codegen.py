@@ -43,6 +43,9 @@ ROOTS = [
     "DeliveryMethodApi",
     "DeliveryTermApi",
     "CompanySettingsApi",
+    "CostCenterApi",
+    "CostCenterItemApi",
+    "ProjectApi",
     "CommonPaginationMetadata",
     "CommonExtendedBadRequest",
 ]

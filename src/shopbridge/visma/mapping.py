@@ -21,8 +21,13 @@ from shopbridge.domain.text import (
     MAX_POSTAL_CODE,
     shorten,
 )
+from shopbridge.visma.schemas import CustomerInvoiceDraftRow, OrderRow
 
 MAX_ROW_TEXT = 2000
+ROW_FIELDS = {  # the row schema of each document kind
+    "order": frozenset(OrderRow.model_fields),
+    "invoice_draft": frozenset(CustomerInvoiceDraftRow.model_fields),
+}
 MAX_REFERENCE = 100
 
 
@@ -212,9 +217,9 @@ def document_body(
         )
     else:
         body["InvoiceDate"] = date
-        body["Rows"] = [
-            {k: v for k, v in row.items() if k != "EligibleForReverseChargeOnVat"} for row in numbered
-        ]
+    # each document's rows carry only the fields its schema knows (Visma refuses unknown fields)
+    known = ROW_FIELDS[kind]
+    body["Rows"] = [{k: v for k, v in row.items() if k in known} for row in body["Rows"]]
     return {k: v for k, v in body.items() if v is not None}, f.warnings
 
 

@@ -1467,6 +1467,54 @@ class CompanySettings(VismaModel):
     InvoicePrintSettingsType: int | None = None
 
 
+class CostCenterItem(VismaModel):
+    """Visma `CostCenterItemApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset(["CostCenterId", "IsActive", "Name", "ShortName"])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(["CreatedUtc", "Id"])
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {"Name": 50, "ShortName": 9}
+
+    CostCenterId: str | None = None
+    Id: str | None = None
+    Name: str | None = None
+    ShortName: str | None = None
+    IsActive: bool | None = None
+    CreatedUtc: datetime | None = None
+
+
+class CostCenter(VismaModel):
+    """Visma `CostCenterApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset(["Name"])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(["Id", "Items", "Number"])
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {"Name": 20}
+
+    Name: str | None = None
+    Number: int | None = None
+    IsActive: bool | None = None
+    Items: list[CostCenterItem] | None = None
+    Id: str | None = None
+
+
+class Project(VismaModel):
+    """Visma `ProjectApi`."""
+
+    REQUIRED: ClassVar[frozenset[str]] = frozenset(["Name", "Number", "Status"])
+    READ_ONLY: ClassVar[frozenset[str]] = frozenset(["CustomerName", "Id", "ModifiedUtc"])
+    MAX_LENGTHS: ClassVar[dict[str, int]] = {"Number": 9, "Name": 200, "Notes": 500}
+
+    Id: str | None = None
+    Number: str | None = None
+    Name: str | None = None
+    StartDate: datetime | None = None
+    EndDate: datetime | None = None
+    CustomerId: str | None = None
+    CustomerName: str | None = None
+    Notes: str | None = None
+    Status: int | None = None
+    ModifiedUtc: datetime | None = None
+
+
 class PaginationMeta(VismaModel):
     """Visma `CommonPaginationMetadata`."""
 

@@ -1,8 +1,15 @@
-"""The web app `shopbridge run` serves on its one port: Starweb hook receiver, health, metrics, OAuth.
+"""The web apps `shopbridge run` serves: the public one (Starweb hook receiver, OAuth callback) and the
+operations one (`/healthz`, `/metrics`).
 
 `POST /hooks/starweb/{connection_id}/{secret}` authenticates by the secret in the path (Starweb does
 not sign its calls), answers at once and only queues a hint: the sweep re-reads the entity. A resent
-event (same `uuid`) is answered 200 and ignored. The secret path segment never reaches a log line.
+event (same `uuid` on the same connection) is answered 200 and ignored. At most `MAX_EVENTS_PER_CALL`
+events of one call become hints; beyond that the connection just gets a full sweep, so one call can
+never make hundreds of reads. The secret path segment never reaches a log line.
+
+`/healthz` and `/metrics` reveal connection ids, counts and timings: they are not on the public app
+unless `ops_token` is given (then they need `Authorization: Bearer <token>`); `create_ops_app` serves
+them on their own, for a loopback-only port.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from shopbridge.sync.base import Hint
 log = structlog.get_logger("shopbridge.web")
 
 MAX_HOOK_BODY = 64 * 1024  # Starweb's hook bodies are a few hundred bytes
+MAX_EVENTS_PER_CALL = 20  # events of one call taken as hints; the rest: one full sweep
 CONNECTED_PAGE = "<!doctype html><title>shopbridge</title><p>Visma is connected. You may close this page.</p>"
 HOOK_PATH = re.compile(r"^(/hooks/starweb/[^/]+/)[^/]+")
 
@@ -117,8 +125,10 @@ def create_web_app(
     dedupe: Dedupe,
     oauth_callback: OAuthCallback | None = None,
     health: Health | None = None,
+    ops_token: str | None = None,
+    ops_public: bool = False,
 ) -> FastAPI:
-    """The FastAPI app for `shopbridge run`.
+    """The public FastAPI app for `shopbridge run` (hooks, OAuth callback).
 
     resolve_hook(connection_id, secret): the connection id when the secret matches, else None (use
         `secrets_equal`/`secret_resolver`). May be sync or async; sync ones run on the event loop,
@@ -129,6 +139,8 @@ def create_web_app(
     oauth_callback(request): handles `GET /oauth/visma/callback`; may return a Response, a str
         (HTML), a dict (JSON) or None (a short "connected" page). Sync or async.
     health(): extra fields for `/healthz` (an `"ok": False` there answers 503).
+    ops_token: serve `/healthz` and `/metrics` here too, to requests with this bearer token.
+    ops_public: serve them here to anyone (tests, or a port that is private anyway).
     """
     app = FastAPI(title="shopbridge", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
@@ -172,31 +184,21 @@ def create_web_app(
             log.warning("webhook.unreadable", connection=cid, bytes=len(raw))
             engine.wake(cid)  # something happened: sweep soon
             return JSONResponse({"ok": True, "ignored": "unreadable body"})
+        taken, beyond = bodies[:MAX_EVENTS_PER_CALL], len(bodies) - MAX_EVENTS_PER_CALL
         duplicates = 0
-        for body in bodies:
+        for body in taken:
             event_hint = request.query_params.get("event")
             duplicates += await _handle_event(engine, cid, body, is_new_event, event_hint)
+        if beyond > 0:
+            log.warning("webhook.too_many_events", connection=cid, events=len(bodies), taken=len(taken))
+            engine.wake(cid)  # the sweep finds the rest by polling: cheaper than one read per event
+            return JSONResponse({"ok": True, "taken": len(taken), "left_to_the_sweep": beyond})
         if duplicates and duplicates == len(bodies):
             return JSONResponse({"ok": True, "duplicate": True})
         return JSONResponse({"ok": True})
 
-    @app.get("/healthz")
-    async def healthz() -> Response:
-        body: dict[str, Any] = {
-            "ok": engine.running,
-            "connections": [s.as_dict() for s in engine.status()],
-        }
-        if health is not None:
-            try:
-                body.update(await _maybe_await(health()) or {})
-            except Exception as exc:
-                log.error("web.health_failed", error=type(exc).__name__)
-                body.update(ok=False, error=type(exc).__name__)
-        return JSONResponse(body, status_code=200 if body.get("ok") else 503)
-
-    @app.get("/metrics")
-    async def metrics_endpoint() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    if ops_public or ops_token:
+        add_ops_routes(app, engine, health=health, token=ops_token)
 
     if oauth_callback is not None:
 
@@ -212,6 +214,52 @@ def create_web_app(
             return HTMLResponse(CONNECTED_PAGE)
 
     return app
+
+
+def create_ops_app(engine: Engine, *, health: Health | None = None, token: str | None = None) -> FastAPI:
+    """`/healthz` and `/metrics` alone, for the operations port (loopback by default); with `token`,
+    only for requests that carry it as a bearer token."""
+    app = FastAPI(title="shopbridge ops", docs_url=None, redoc_url=None, openapi_url=None)
+    add_ops_routes(app, engine, health=health, token=token)
+    return app
+
+
+def add_ops_routes(app: FastAPI, engine: Engine, *, health: Health | None, token: str | None) -> None:
+    """Add `/healthz` and `/metrics` to `app` (behind `token` when given)."""
+
+    def allowed(request: Request) -> bool:
+        if not token:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        return scheme.lower() == "bearer" and secrets_equal(value.strip(), token)
+
+    def refused() -> Response:
+        return JSONResponse(
+            {"detail": "a bearer token is needed"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> Response:
+        if not allowed(request):
+            return refused()
+        body: dict[str, Any] = {
+            "ok": engine.running,
+            "connections": [s.as_dict() for s in engine.status()],
+        }
+        if health is not None:
+            try:
+                body.update(await _maybe_await(health()) or {})
+            except Exception as exc:
+                log.error("web.health_failed", error=type(exc).__name__)
+                body.update(ok=False, error=type(exc).__name__)
+        return JSONResponse(body, status_code=200 if body.get("ok") else 503)
+
+    @app.get("/metrics")
+    async def metrics_endpoint(request: Request) -> Response:
+        if not allowed(request):
+            return refused()
+        return Response(engine.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def _handle_event(

@@ -44,9 +44,9 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         sock.bind((host, port))
         sock.listen(1024)
         sock.setblocking(False)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, f"{host}:{port}: {(exc.strerror or str(exc)).lower()}") from exc
     return sock
 
 
@@ -61,53 +61,75 @@ async def serve_engine(
     on_ready: Callable[[int], None] | None = None,
     log_level: str = "warning",
     graceful_shutdown_s: float = 5.0,
+    extra: list[tuple[Any, socket.socket]] | None = None,
 ) -> None:
     """Serve `app` and run `engine` in this loop until `stop` is set (or either of them ends).
 
     Pass `sock` (from `bind_socket`) to serve on a socket bound beforehand; `on_ready(port)` is
-    called once the server accepts requests. Returns after both have shut down cleanly; an
-    exception from either is re-raised.
+    called once the server accepts requests. `extra`: further (app, bound socket) pairs served
+    alongside (the operations port). Returns after all have shut down cleanly; an exception from
+    any is re-raised.
     """
     stop = stop or asyncio.Event()
     own_sock = sock is None
     sock = sock or bind_socket(host, port)
     bound_port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        app,
-        log_config=None,  # keep the process's logging setup
-        log_level=log_level,
-        access_log=False,  # the path holds the hook secret
-        lifespan="off",
-        timeout_graceful_shutdown=graceful_shutdown_s,
-        server_header=False,
-    )
-    server = EmbeddedServer(config)
+
+    def server_for(served: Any) -> EmbeddedServer:
+        return EmbeddedServer(
+            uvicorn.Config(
+                served,
+                log_config=None,  # keep the process's logging setup
+                log_level=log_level,
+                access_log=False,  # the path holds the hook secret
+                lifespan="off",
+                timeout_graceful_shutdown=graceful_shutdown_s,
+                server_header=False,
+            )
+        )
+
+    server = server_for(app)
+    others = [(server_for(a), s) for a, s in extra or []]
     server_task = asyncio.create_task(server.serve(sockets=[sock]), name="shopbridge-web")
+    other_tasks = [asyncio.create_task(o.serve(sockets=[s]), name="shopbridge-ops") for o, s in others]
     engine_task = asyncio.create_task(engine.run(stop), name="shopbridge-engine")
     stop_wait = asyncio.create_task(stop.wait())
     cancelled = False
+    servers = [server, *(o for o, _ in others)]
+    server_tasks = [server_task, *other_tasks]
     try:
-        while not server.started and not server_task.done() and not stop.is_set():
+        while (
+            not all(x.started for x in servers)
+            and not any(t.done() for t in server_tasks)
+            and not stop.is_set()
+        ):
             await asyncio.sleep(0.005)
-        if server.started:
+        if all(x.started for x in servers):
             log.info("web.listening", host=sock.getsockname()[0], port=bound_port)
             if on_ready is not None:
                 on_ready(bound_port)
-        await asyncio.wait({stop_wait, server_task, engine_task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({stop_wait, engine_task, *server_tasks}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:  # forced exit: don't wait for sweeps or open requests
         cancelled = True
-        server.force_exit = True
+        for x in servers:
+            x.force_exit = True
         engine_task.cancel()
-        server_task.cancel()
+        for t in server_tasks:
+            t.cancel()
     finally:
         if not stop.is_set() and not cancelled:
             log.warning(
                 "web.unexpected_end",
-                ended="server" if server_task.done() else "engine" if engine_task.done() else "caller",
+                ended="server"
+                if any(t.done() for t in server_tasks)
+                else "engine"
+                if engine_task.done()
+                else "caller",
             )
         stop.set()
-        server.should_exit = True
-        results = await asyncio.gather(server_task, engine_task, return_exceptions=True)
+        for x in servers:
+            x.should_exit = True
+        results = await asyncio.gather(*server_tasks, engine_task, return_exceptions=True)
         stop_wait.cancel()
         if own_sock:
             with contextlib.suppress(OSError):

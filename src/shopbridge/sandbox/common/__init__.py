@@ -16,7 +16,9 @@ spec.py
     Templates may be given with or without the API prefix. Visma paths match case-insensitively.
     OpenAPI 3.0 `nullable` and 3.1 type lists both work; readOnly fields are not required in
     requests; `additionalProperties: false` (Visma) rejects unknown fields unless switched off.
-    Formats checked: uuid, date-time/date (ISO, lenient like .NET), email ("@"), int32/int64.
+    Formats checked: uuid, date-time/date (ISO, lenient like .NET), email (one "@", not first or
+    last; "" fails), int32/int64 (bodies and query parameters, e.g. a page number past int32).
+    `validate_component(name, record)` checks a record against a component schema (computed values).
     Speed: a compiled pre-check (fastcheck.py) answers valid bodies in ~10-300 µs; jsonschema
     only runs to describe invalid ones.
 

@@ -465,8 +465,13 @@ def install_common(
 
     async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        errors = exc.errors()
+        if errors and all(err.get("loc", ("",))[0] == "path" for err in errors):
+            # An id that can never exist (`/products/abc`, `/products/0`) names no resource: 404, as
+            # route constraints answer, never a 400 the spec does not list for lookups.
+            return runtime.error_response(404, "The requested resource could not be found")
         violations = []
-        for err in exc.errors():
+        for err in errors:
             loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
             field = format_path(loc)
             violations.append(

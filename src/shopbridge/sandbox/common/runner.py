@@ -21,10 +21,20 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 def serve(app: Any, host: str = DEFAULT_HOST, port: int = 0, *, banner: str | None = None) -> None:
-    """Print `banner` (if any) and serve `app` in the foreground until Ctrl-C (uvicorn, log level warning)."""
+    """Print `banner` (if any) and serve `app` in the foreground until Ctrl-C (uvicorn, log level warning).
+
+    The socket is bound first, so a busy port is an `OSError` the CLI explains (exit 2), not uvicorn's
+    exit status 3."""
+    from shopbridge.web.server import bind_socket
+
+    sock = bind_socket(host, port)
     if banner:
         print(banner, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 class RunningServer:

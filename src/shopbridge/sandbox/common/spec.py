@@ -372,7 +372,11 @@ def _make_format_checker() -> FormatChecker:
 
     @fc.checks("email")
     def _email(value: object) -> bool:
-        return not isinstance(value, str) or value == "" or "@" in value
+        # .NET's EmailAddressAttribute (and PHP's validators): one "@", neither first nor last; "" fails
+        if not isinstance(value, str):
+            return True
+        at = value.find("@")
+        return 0 < at < len(value) - 1 and at == value.rfind("@")
 
     @fc.checks("int32")
     def _int32(value: object) -> bool:
@@ -469,6 +473,7 @@ class SpecValidator:
         self._docs: dict[str, dict[str, Any]] = {}
         self._body_validators: dict[tuple[str, str], Any] = {}
         self._response_validators: dict[tuple[str, str, str], Any] = {}
+        self._component_validators: dict[tuple[str, str], _Compiled] = {}
         self._ops: dict[tuple[str, str], dict[str, Any]] = {}
         self._params: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._match_cache: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {}
@@ -711,6 +716,15 @@ class SpecValidator:
         compiled = self._response_validators[key]
         return [] if compiled is None else compiled.violations(body)
 
+    def validate_component(self, name: str, instance: Any, mode: Mode = "response") -> list[Violation]:
+        """Check a record against `#/components/schemas/<name>` (e.g. values a server computed)."""
+        key = (mode, name)
+        compiled = self._component_validators.get(key)
+        if compiled is None:
+            compiled = self._compile({"$ref": f"#/components/schemas/{name}"}, mode)
+            self._component_validators[key] = compiled
+        return compiled.violations(instance)
+
     def query_params(self, method: str, path_template: str) -> list[dict[str, Any]]:
         """Declared query parameters (dereferenced) of an operation."""
         key = (method.upper(), self.strip_base(path_template))
@@ -788,6 +802,7 @@ def _rebase_refs(node: Any, base: str) -> Any:
     return node
 
 
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -820,6 +835,10 @@ def _check_scalar(name: str, value: str, schema: dict[str, Any]) -> Violation | 
     if isinstance(enum, list) and enum and typed not in enum and value not in [str(e) for e in enum]:
         shown = ", ".join(str(e) for e in enum[:12])
         return Violation(name, f"{name}: must be one of {shown}, got {value!r}", "enum")
+    if isinstance(typed, int) and not isinstance(typed, bool):
+        fmt_range = _INT_RANGES.get(schema.get("format"))
+        if fmt_range is not None and not fmt_range[0] <= typed <= fmt_range[1]:
+            return Violation(name, f"{name}: out of range for {schema['format']}, got {value}", "format")
     if isinstance(typed, int | float) and not isinstance(typed, bool):
         if "minimum" in schema and typed < schema["minimum"]:
             return Violation(name, f"{name}: must be at least {schema['minimum']}, got {value}", "minimum")

@@ -1,8 +1,13 @@
-"""`/customers` endpoints."""
+"""`/customers` endpoints, and the shop's customer tags (`/customer-tags`, `/customers/{id}/tags`).
+
+Customer tags are set up in the shop's admin (the API only reads them); a customer carries any of them
+(POST adds one by `tagId`: 400 for an unknown tag or one it has already, DELETE takes it off). Adding
+or removing a tag changes the customer's `modifiedAt` and sends `customer-updated`.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -50,7 +55,7 @@ async def list_customers(
     rows.sort(key=lambda c: c.id, reverse=sortOrder != "ASC")
     chunk, meta = page_slice(rows, page)
     includes = parse_include(include)
-    return paged([customer_out(c, includes) for c in chunk], meta)
+    return paged([customer_out(c, includes, shop.customer_tags) for c in chunk], meta)
 
 
 @router.post("/customers")
@@ -66,8 +71,9 @@ async def post_customer(request: Request) -> Response:
 
 @router.get("/customers/{customerId}")
 async def get_one(request: Request, customerId: int, include: str | None = None) -> Response:
-    customer = get_customer(shop_of(request), customerId)
-    return item(customer_out(customer, parse_include(include)))
+    shop = shop_of(request)
+    customer = get_customer(shop, customerId)
+    return item(customer_out(customer, parse_include(include), shop.customer_tags))
 
 
 @router.put("/customers/{customerId}")
@@ -154,12 +160,70 @@ async def get_customer_service(request: Request, customerId: int, serviceName: s
     return item(service)
 
 
+# --- tags ---------------------------------------------------------------------------------------
+
+
+def _tag_out(shop: Any, tag_id: int) -> dict[str, Any]:
+    return {"tagId": tag_id, "name": shop.customer_tags[tag_id]["name"]}
+
+
+def _changed(request: Request, customer: Any) -> None:
+    touch(customer)
+    c = ctx(request)
+    c.changed()
+    c.hub.customer_event(shop_of(request), "customer-updated", customer.id)
+
+
 @router.get("/customers/{customerId}/tags")
 async def list_customer_tags(request: Request, customerId: int) -> Response:
-    get_customer(shop_of(request), customerId)
-    return collection([])
+    shop = shop_of(request)
+    customer = get_customer(shop, customerId)
+    return collection([_tag_out(shop, t) for t in customer.tags if t in shop.customer_tags])
+
+
+@router.post("/customers/{customerId}/tags")
+async def add_customer_tag(request: Request, customerId: int) -> Response:
+    body = await body_of(request)
+    shop = shop_of(request)
+    customer = get_customer(shop, customerId)
+    tag_id = body.get("tagId")
+    if tag_id not in shop.customer_tags:
+        raise ApiError(400, "validation_failed", f"Invalid tagId: {tag_id}")
+    if tag_id in customer.tags:
+        raise ApiError(400, "validation_failed", f"The customer already has tag {tag_id}")
+    customer.tags.append(tag_id)
+    _changed(request, customer)
+    return item(_tag_out(shop, tag_id), 201)
+
+
+@router.get("/customers/{customerId}/tags/{tagId}")
+async def get_customer_tag(request: Request, customerId: int, tagId: int) -> Response:
+    shop = shop_of(request)
+    customer = get_customer(shop, customerId)
+    if tagId not in customer.tags or tagId not in shop.customer_tags:
+        raise not_found("customer tag")
+    return item(_tag_out(shop, tagId))
+
+
+@router.delete("/customers/{customerId}/tags/{tagId}")
+async def remove_customer_tag(request: Request, customerId: int, tagId: int) -> Response:
+    customer = get_customer(shop_of(request), customerId)
+    if tagId not in customer.tags:
+        raise not_found("customer tag")
+    customer.tags.remove(tagId)
+    _changed(request, customer)
+    return no_content()
 
 
 @router.get("/customer-tags")
 async def list_tags(request: Request) -> Response:
-    return collection([])
+    shop = shop_of(request)
+    return collection([_tag_out(shop, t) for t in sorted(shop.customer_tags)])
+
+
+@router.get("/customer-tags/{tagId}")
+async def get_tag(request: Request, tagId: int) -> Response:
+    shop = shop_of(request)
+    if tagId not in shop.customer_tags:
+        raise not_found("customer tag")
+    return item(_tag_out(shop, tagId))

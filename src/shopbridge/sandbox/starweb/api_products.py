@@ -1,4 +1,10 @@
-"""`/products` endpoints with variants, prices, stocks, vat rates and languages."""
+"""`/products` endpoints with variants, prices, volume prices, stocks, vat rates and languages.
+
+Volume prices (`.../prices/{pricelistId}/volume[/{quantity}]`) live beside the variant's price in
+that pricelist: the price must exist first (400), `quantity` is a whole number of at least 2, one
+step per quantity (POST of an existing one: 400), PUT creates or replaces, PATCH changes an existing
+one; deleting the variant's price in a pricelist deletes its volume prices too.
+"""
 
 from __future__ import annotations
 
@@ -131,6 +137,16 @@ async def product_attributes(request: Request, productId: int) -> Response:
     return collection(out["attributes"]["data"])
 
 
+@router.get("/products/{productId}/attributes/{attributeId}")
+async def product_attribute(request: Request, productId: int, attributeId: int) -> Response:
+    shop = shop_of(request)
+    out = product_out(shop, get_product(shop, productId), {"attributes"})
+    found = next((a for a in out["attributes"]["data"] if a.get("attributeId") == attributeId), None)
+    if found is None:
+        raise not_found("attribute")
+    return item(found)
+
+
 # --- variants -----------------------------------------------------------------------------
 
 
@@ -240,6 +256,103 @@ async def delete_price(request: Request, productId: int, variantId: int, priceli
     if pricelistId not in variant.prices:
         raise not_found("price")
     del variant.prices[pricelistId]
+    _updated(request, shop, product)
+    return no_content()
+
+
+# --- volume prices ------------------------------------------------------------------------
+
+
+def _base_price(shop: Any, variant: Any, pricelist_id: int) -> dict[str, Any]:
+    if pricelist_id not in shop.pricelists:
+        raise not_found("pricelist")
+    price = variant.prices.get(pricelist_id)
+    if price is None:
+        raise bad_request(f"The variant has no price in pricelist {pricelist_id}; add that price first")
+    return price
+
+
+def _volume_step(price: dict[str, Any], quantity: int) -> dict[str, Any] | None:
+    return next((v for v in price.get("volume") or [] if v["quantity"] == quantity), None)
+
+
+def _set_volume(
+    price: dict[str, Any], pricelist_id: int, quantity: Any, body: dict[str, Any]
+) -> dict[str, Any]:
+    if quantity != int(quantity) or int(quantity) < 2:
+        raise bad_request(f"quantity must be a whole number of at least 2, got {quantity}")
+    step = _volume_step(price, int(quantity)) or {"pricelistId": pricelist_id, "quantity": int(quantity)}
+    step["priceExVat"] = dec(body.get("priceExVat") if body.get("priceExVat") is not None else 0)
+    others = [v for v in price.get("volume") or [] if v["quantity"] != step["quantity"]]
+    price["volume"] = sorted([*others, step], key=lambda v: v["quantity"])
+    return step
+
+
+@router.get("/products/{productId}/variants/{variantId}/prices/{pricelistId}/volume")
+async def list_volume(request: Request, productId: int, variantId: int, pricelistId: int) -> Response:
+    shop = shop_of(request)
+    _, variant = get_variant(shop, productId, variantId)
+    if pricelistId not in shop.pricelists:
+        raise not_found("pricelist")
+    price = variant.prices.get(pricelistId) or {}
+    return collection([dict(v) for v in price.get("volume") or []])
+
+
+@router.post("/products/{productId}/variants/{variantId}/prices/{pricelistId}/volume")
+async def post_volume(request: Request, productId: int, variantId: int, pricelistId: int) -> Response:
+    body = await body_of(request)
+    shop = shop_of(request)
+    product, variant = get_variant(shop, productId, variantId)
+    price = _base_price(shop, variant, pricelistId)
+    if body.get("pricelistId") not in (None, pricelistId):
+        raise bad_request(f"pricelistId {body['pricelistId']} differs from the pricelist in the path")
+    if _volume_step(price, body["quantity"]) is not None:
+        raise bad_request(f"There is already a volume price from quantity {body['quantity']}")
+    step = _set_volume(price, pricelistId, body["quantity"], body)
+    _updated(request, shop, product)
+    return item(dict(step), 201)
+
+
+@router.get("/products/{productId}/variants/{variantId}/prices/{pricelistId}/volume/{quantity}")
+async def get_volume(
+    request: Request, productId: int, variantId: int, pricelistId: int, quantity: int
+) -> Response:
+    _, variant = get_variant(shop_of(request), productId, variantId)
+    step = _volume_step(variant.prices.get(pricelistId) or {}, quantity)
+    if step is None:
+        raise not_found("volume price")
+    return item(dict(step))
+
+
+@router.put("/products/{productId}/variants/{variantId}/prices/{pricelistId}/volume/{quantity}")
+@router.patch("/products/{productId}/variants/{variantId}/prices/{pricelistId}/volume/{quantity}")
+async def put_volume(
+    request: Request, productId: int, variantId: int, pricelistId: int, quantity: int
+) -> Response:
+    body = await body_of(request)
+    shop = shop_of(request)
+    product, variant = get_variant(shop, productId, variantId)
+    price = _base_price(shop, variant, pricelistId)
+    current = _volume_step(price, quantity)
+    if current is None and request.method == "PATCH":
+        raise not_found("volume price")
+    if "priceExVat" not in body and current is not None:
+        body = {**body, "priceExVat": current["priceExVat"]}
+    step = _set_volume(price, pricelistId, quantity, body)
+    _updated(request, shop, product)
+    return item(dict(step))
+
+
+@router.delete("/products/{productId}/variants/{variantId}/prices/{pricelistId}/volume/{quantity}")
+async def delete_volume(
+    request: Request, productId: int, variantId: int, pricelistId: int, quantity: int
+) -> Response:
+    shop = shop_of(request)
+    product, variant = get_variant(shop, productId, variantId)
+    price = variant.prices.get(pricelistId) or {}
+    if _volume_step(price, quantity) is None:
+        raise not_found("volume price")
+    price["volume"] = [v for v in price["volume"] if v["quantity"] != quantity]
     _updated(request, shop, product)
     return no_content()
 

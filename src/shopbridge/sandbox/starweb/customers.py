@@ -49,7 +49,10 @@ ADDRESS_FIELDS = (
 )
 
 
-def customer_out(customer: Customer, includes: set[str]) -> dict[str, Any]:
+def customer_out(
+    customer: Customer, includes: set[str], tags: dict[int, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The wire shape; `tags` (the shop's customer tags) names the customer's tags for `include=tags`."""
     data = customer.data
     out: dict[str, Any] = {}
     for key in CUSTOMER_FIELDS:
@@ -63,7 +66,8 @@ def customer_out(customer: Customer, includes: set[str]) -> dict[str, Any]:
     if "externalServices" in includes:
         out["externalServices"] = {"data": list(customer.external_services.values())}
     if "tags" in includes:
-        out["tags"] = {"data": []}
+        named = tags or {}
+        out["tags"] = {"data": [{"tagId": t, "name": named[t]["name"]} for t in customer.tags if t in named]}
     return out
 
 

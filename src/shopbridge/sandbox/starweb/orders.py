@@ -187,6 +187,8 @@ def make_item(
     for key in ITEM_FIELDS:
         if key in body and body[key] is not None:
             item[key] = body[key]
+    for key in ("unitPrice", "vatRate", "discount", "quantity"):
+        bounded(key, item.get(key))
     for key in ("unitPrice", "vatRate", "discount"):
         if item.get(key) is not None:
             item[key] = dec(item[key])
@@ -371,7 +373,20 @@ def discount_rows(state: ShopState, order: Order, code: str) -> list[dict[str, A
 # --- create / update ----------------------------------------------------------------------
 
 
+def bounded(name: str, value: Any, low: Decimal | None = None, high: Decimal | None = None) -> None:
+    """Refuse (400) a number the order arithmetic cannot carry, before anything is changed."""
+    if value is None:
+        return
+    number = dec(value)  # finite and below wire.MAX_AMOUNT, else 400
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise bad_request(f"{name} must be between {low} and {high}, got {value}")
+
+
 def _check_refs(state: ShopState, body: dict[str, Any]) -> None:
+    for key in MONEY_FIELDS:
+        bounded(key, body.get(key))
+    # a rate of 0, below 0 or next to 0 makes every amount in base currency meaningless (or infinite)
+    bounded("currencyExchangeRate", body.get("currencyExchangeRate"), Decimal("0.000001"), Decimal("1000000"))
     if "statusId" in body and body["statusId"] not in state.order_statuses:
         raise bad_request(f"Invalid statusId: {body['statusId']}")
     if body.get("paymentMethodId") is not None and body["paymentMethodId"] not in state.payment_methods:

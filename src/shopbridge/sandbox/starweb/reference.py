@@ -114,6 +114,9 @@ SHIPPING_COST_SEK = {
 FREE_SHIPPING_OVER_SEK = Decimal("800")
 
 
+CUSTOMER_TAGS = ("Stamkund", "Grossist", "Nyhetsbrev")  # tagIds 1, 2, 3 (set up in the shop's admin)
+
+
 def seed_reference(state: ShopState) -> None:
     """Fill the reference tables of an (empty) shop."""
     n = state.shop_no
@@ -138,6 +141,9 @@ def seed_reference(state: ShopState) -> None:
     }
     state.currencies = {
         code: {"code": code, "exchangeRate": rate, "precision": 2} for code, rate in CURRENCY_RATES.items()
+    }
+    state.customer_tags = {
+        tag_id: {"tagId": tag_id, "name": name} for tag_id, name in enumerate(CUSTOMER_TAGS, start=1)
     }
     state.order_statuses = {
         s["statusId"]: s

@@ -49,8 +49,44 @@ def build_shop(shop_no: int, seed: str = "demo", anchor: datetime | None = None)
     ref.seed_reference(state)
     if seed == "demo":
         DemoSeeder(state, anchor or default_anchor()).run()
+        tag_customers(state)
+        add_volume_prices(state)
     state.rebuild_indexes()
     return state
+
+
+def tag_customers(state: ShopState) -> None:
+    """Demo customer tags: companies are Grossist (2), every 4th customer Stamkund (1), every 3rd
+    subscribes to the newsletter (Nyhetsbrev, 3)."""
+    for customer in state.customers.values():
+        cid = customer.id
+        picks = [(1, cid % 4 == 0), (2, customer.data.get("type") == "company"), (3, cid % 3 == 0)]
+        customer.tags = [tag for tag, hit in picks if hit]
+
+
+def add_volume_prices(state: ShopState) -> None:
+    """Demo volume prices in the master pricelist for every 6th product: 10 % off from 10 items,
+    20 % off from 50."""
+    master = state.master_pricelist()
+    if master is None:
+        return
+    list_id = master["pricelistId"]
+    for product in state.products.values():
+        if product.id % 6:
+            continue
+        for variant in product.variants.values():
+            price = variant.prices.get(list_id)
+            if price is None or not price.get("priceExVat"):
+                continue
+            base = Decimal(price["priceExVat"])
+            price["volume"] = [
+                {
+                    "pricelistId": list_id,
+                    "quantity": qty,
+                    "priceExVat": (base * factor).quantize(Decimal("0.01")),
+                }
+                for qty, factor in ((10, Decimal("0.90")), (50, Decimal("0.80")))
+            ]
 
 
 # --- helpers ------------------------------------------------------------------------------

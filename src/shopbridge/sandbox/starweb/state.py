@@ -18,7 +18,8 @@ STATE_VERSION = 1
 @dataclass
 class Variant:
     data: dict[str, Any]  # variantId, sku, isActive, sortIndex, stockStatusId, stockQuantity, ...
-    prices: dict[int, dict[str, Any]] = field(default_factory=dict)  # pricelistId -> price model
+    # pricelistId -> price model; its "volume" key lists its volume prices (pricelistId, quantity, priceExVat)
+    prices: dict[int, dict[str, Any]] = field(default_factory=dict)
     stocks: dict[int, dict[str, Any]] = field(default_factory=dict)  # stockLocationId -> stock model
     attribute_value_ids: list[int] = field(default_factory=list)
 
@@ -49,6 +50,7 @@ class Customer:
     addresses: dict[str, dict[str, Any]] = field(default_factory=dict)  # invoice / delivery
     external_services: dict[str, dict[str, Any]] = field(default_factory=dict)
     has_account: bool = True
+    tags: list[int] = field(default_factory=list)  # tagIds of the shop's customer tags
     created_ts: float = 0.0
     modified_ts: float = 0.0
 
@@ -98,6 +100,7 @@ class ShopState:
         default_factory=dict
     )  # valueId -> value + attributeId
     discount_codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # code -> {type, value}
+    customer_tags: dict[int, dict[str, Any]] = field(default_factory=dict)  # tagId -> {tagId, name}
     customers: dict[int, Customer] = field(default_factory=dict)
     products: dict[int, Product] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
@@ -181,6 +184,7 @@ _REF_TABLES = {  # attribute -> id field (int-keyed tables)
     "attributes": "attributeId",
     "attribute_values": "attributeValueId",
     "webhooks": "webHookId",
+    "customer_tags": "tagId",
 }
 
 
@@ -202,6 +206,7 @@ def shop_to_json(state: ShopState) -> dict[str, Any]:
             "addresses": c.addresses,
             "external_services": c.external_services,
             "has_account": c.has_account,
+            "tags": c.tags,
             "created_ts": c.created_ts,
             "modified_ts": c.modified_ts,
         }
@@ -262,6 +267,7 @@ def shop_from_json(raw: dict[str, Any]) -> ShopState:
             addresses=c["addresses"],
             external_services=c["external_services"],
             has_account=c["has_account"],
+            tags=c.get("tags", []),
             created_ts=c["created_ts"],
             modified_ts=c["modified_ts"],
         )

@@ -16,6 +16,14 @@ What a client author needs to know (the sandbox's reading of the spec where Vism
 * `IncludesVat` is true when the company's `ShowPricesExclVatPC` is set (default in the sandbox) and the
   customer is a private person: row prices are then gross (incl. VAT).
 * Dates are sent as `YYYY-MM-DDT00:00:00Z`, timestamps as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
+* Bodies are validated against the spec: unknown fields are refused at every depth (every schema is
+  closed), values beyond a bound are refused, computed ones too (a GrossPrice over its maximum), and
+  a JSON null body binds nothing (400). Where the spec itself is wrong, the sandbox's answer is listed
+  in `sandbox/spec_deviations.py`.
+* Modules: `routes_reference` (reference data), `routes_company` (settings, fiscal years, opening
+  balances), `routes_customers`, `routes_articles`, `routes_labels`, `routes_pricelists`,
+  `routes_dimensions` (cost centres, projects), `routes_sales` (drafts, invoices, payments),
+  `routes_orders`, `routes_documents` (PDFs, void), `routes_notes` (notes, message threads).
 
 See `app.py` (rate limit), `pricing.py` (rounding rules), `admin.py` (`/_sandbox/visma/*`).
 """

@@ -4,7 +4,8 @@
 * `GET  /_sandbox/visma/company`        company flags; `POST` patches them, e.g.
   `{"has_order_module": false}`, `{"api_module_enabled": false}`, `{"has_open_fiscal_year": false}`,
   `{"has_invoice_number_series": false}`, `{"show_prices_excl_vat_pc": false}`,
-  `{"domestic_currency_rounding": 1}`, `{"reject_unknown_fields": true}`
+  `{"domestic_currency_rounding": 1}`, `{"reject_unknown_fields": false}` (unknown fields are refused
+  at every depth by default, as the spec's closed schemas say; false ignores them)
 * `POST /_sandbox/visma/identity`       `{"allow_loopback", "redirect_uris", "deny"}`
 * `POST /_sandbox/visma/clock`          `{"advance_s": 301}` moves the server clock (codes/tokens expire)
 * `POST /_sandbox/visma/tokens/expire`  every access token issued so far expires now (refresh tokens live)

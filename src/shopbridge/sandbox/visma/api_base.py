@@ -68,6 +68,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def public(rec: dict[str, Any]) -> dict[str, Any]:
+    """A record without the sandbox's private `_...` keys."""
+    return {k: v for k, v in rec.items() if not k.startswith("_")}
+
+
 def norm_id(value: str) -> str:
     """Ids are GUIDs; compare them lower-case like .NET does (case-insensitively)."""
     return value.strip().lower()
@@ -78,6 +83,28 @@ def check_guid(value: str, name: str) -> str:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError) as exc:
         raise validation_error(f"{name}: the value '{value}' is not a valid GUID", name) from exc
+
+
+_BOUNDS = frozenset(
+    {"maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum", "maxLength", "minLength", "maxItems"}
+)
+
+
+def _raise_violations(violations: list[Any]) -> None:
+    """400 DataModelValidation (2000) listing each violation (`Errors[].Field` names the field)."""
+    if not violations:
+        return
+    message = "; ".join(v.message for v in violations[:10])
+    errors = [
+        {
+            "Field": v.field or None,
+            "ErrorCode": str(DATA_MODEL_VALIDATION),
+            "Message": v.message,
+            "Key": v.kind,
+        }
+        for v in violations[:50]
+    ]
+    raise VismaError(400, DATA_MODEL_VALIDATION, f"Validation failed: {message}", errors) from None
 
 
 class Api:
@@ -100,7 +127,10 @@ class Api:
         self.lenient_validator = lenient_validator
         self.settings = settings
         self.tokens = tokens
-        self.reject_unknown_fields = False  # admin-settable; the real API ignores unknown fields
+        # The spec closes every schema (`additionalProperties: false`): unknown fields are refused at
+        # every depth, like the values it bounds. Admin-settable (`reject_unknown_fields`) to rehearse
+        # a lenient server.
+        self.reject_unknown_fields = True
 
     # ---- time ----------------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -152,7 +182,9 @@ class Api:
                     except ValueError as exc:
                         raise validation_error(f"The request body is not valid JSON: {exc}", "body") from exc
                 if validate:
-                    # no body (or JSON null) is taken as an empty object, like ASP.NET model binding
+                    if body is None and self.validator.body_required(*check_path):
+                        raise validation_error("A non-empty request body is required", "body")
+                    # an optional body left out (or JSON null) binds as an empty object, like ASP.NET
                     self.validate(check_path[0], check_path[1], {} if body is None else body)
             call = Call(
                 request=request,
@@ -204,19 +236,17 @@ class Api:
 
     def validate(self, method: str, spec_path: str, body: Any) -> None:
         validator = self.validator if self.reject_unknown_fields else self.lenient_validator
-        violations = validator.validate_body(method, spec_path, body)
-        if violations:
-            message = "; ".join(v.message for v in violations[:10])
-            errors = [
-                {
-                    "Field": v.field or None,
-                    "ErrorCode": str(DATA_MODEL_VALIDATION),
-                    "Message": v.message,
-                    "Key": v.kind,
-                }
-                for v in violations[:50]
-            ]
-            raise VismaError(400, DATA_MODEL_VALIDATION, f"Validation failed: {message}", errors) from None
+        _raise_violations(validator.validate_body(method, spec_path, body))
+
+    def ensure_in_spec(self, rec: dict[str, Any], schema: str) -> None:
+        """Refuse (400, 2000) a record whose computed values break the spec's bounds.
+
+        A request can be valid and still lead to a value the spec does not allow, e.g. a NetPrice of
+        98,000,000 whose GrossPrice at 25 % VAT exceeds GrossPrice's maximum of 99,000,000: the
+        sandbox refuses it before storing, naming the computed field.
+        """
+        found = self.validator.validate_component(schema, rec)
+        _raise_violations([v for v in found if v.kind in _BOUNDS])
 
     # ---- lists -----------------------------------------------------------------------------------
     def list_response(

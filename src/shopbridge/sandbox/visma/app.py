@@ -32,7 +32,12 @@ from shopbridge.sandbox.settings import SandboxSettings
 
 from . import (
     routes_articles,
+    routes_company,
     routes_customers,
+    routes_dimensions,
+    routes_documents,
+    routes_labels,
+    routes_notes,
     routes_orders,
     routes_pricelists,
     routes_reference,
@@ -214,6 +219,11 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     routes_sales.register(api, sales)
     routes_orders.register(api, sales)
     routes_pricelists.register(api)
+    routes_company.register(api)
+    routes_dimensions.register(api)
+    routes_labels.register(api)
+    routes_notes.register(api)
+    routes_documents.register(api, sales)
     app.include_router(build_admin_router(api, reseed, save))
     app.state.visma = api
     log.debug("visma sandbox ready: %s", asdict(settings.rate_limit))

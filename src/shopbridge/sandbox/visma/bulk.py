@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .api_base import Api
+from .errors import VismaError
 from .pricing import ZERO, dec, q2
 from .seed import goods_article, sid
 
@@ -219,11 +220,17 @@ def change_price(api: Api, body: dict[str, Any]) -> dict[str, Any]:
         plan.append((rec, net, discounted))
     codings = api.state.table("articleaccountcodings")
     stamp = api.stamp()
-    for rec, net, discounted in plan:
+    priced = []
+    for idx, (rec, net, discounted) in enumerate(plan):
         vat = dec(codings.get(rec.get("CodingId") or "", {}).get("VatRatePercent"))
-        rec["NetPrice"] = net
-        rec["NetPriceWithDiscount"] = discounted
-        rec["GrossPrice"] = q2(net * (1 + vat))
+        new = {**rec, "NetPrice": net, "NetPriceWithDiscount": discounted, "GrossPrice": q2(net * (1 + vat))}
+        try:
+            api.ensure_in_spec(new, "ArticleApi")  # the prices Visma itself would refuse
+        except VismaError as exc:
+            raise AdminError(400, f"changes[{idx}]: {exc.message}") from None
+        priced.append((rec, new))
+    for rec, new in priced:
+        rec.update({k: new[k] for k in ("NetPrice", "NetPriceWithDiscount", "GrossPrice")})
         rec["ChangedUtc"] = stamp
     api.state.touch()
     return {"changed": [view(rec) for rec, _n, _d in plan]}

@@ -16,6 +16,7 @@ from .api_base import Api, new_id, norm_id
 from .clock import iso_date, parse_datetime
 from .errors import business_error, reference_not_found, validation_error
 from .pricing import ZERO, DocumentTotals, compute_totals, dec, q2, row_amount
+from .routes_dimensions import check_dimensions
 
 ONE = Decimal(1)
 
@@ -133,6 +134,7 @@ class Sales:
                 ):
                     row[key] = value
             row["Id"] = new_id()
+            check_dimensions(self.api, row, where)
             if kind == "order":
                 row["LineNumber"] = raw.get("LineNumber", idx + 1)
             elif "LineNumber" in row:
@@ -320,12 +322,14 @@ class Sales:
                 doc[target] = body[target]
 
     def clip(self, doc: dict[str, Any], schema: str) -> None:
-        """Cut strings copied from elsewhere to the schema's maxLength."""
+        """Cut strings copied from elsewhere to the schema's maxLength, then refuse (400) a document
+        whose computed values break the spec's bounds (e.g. a row's LineNumber past 1000)."""
         for key, prop in self.spec.properties(schema).items():
             limit = prop.get("maxLength")
             value = doc.get(key)
             if limit is not None and isinstance(value, str) and len(value) > limit:
                 doc[key] = value[:limit]
+        self.api.ensure_in_spec(doc, schema)
 
     def due_date(self, invoice_date: str | None, terms: dict[str, Any]) -> str | None:
         if not invoice_date:

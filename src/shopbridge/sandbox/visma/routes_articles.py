@@ -21,6 +21,7 @@ from .errors import (
     validation_error,
 )
 from .pricing import ZERO, dec, q2
+from .routes_labels import ARTICLE_LABELS, resolve_labels
 
 SCHEMA = "ArticleApi"
 
@@ -32,6 +33,8 @@ def build_article(api: Api, body: dict[str, Any], existing: dict[str, Any] | Non
     for key, value in body.items():
         if key in rec and key not in ro:
             rec[key] = value
+    if "ArticleLabels" in body:
+        rec["ArticleLabels"] = resolve_labels(api, ARTICLE_LABELS, body["ArticleLabels"])
     for name in ("Number", "Name"):
         if not str(rec.get(name) or "").strip():
             raise validation_error(f"{name}: the field is required and can not be empty", name)
@@ -84,6 +87,7 @@ def build_article(api: Api, body: dict[str, Any], existing: dict[str, Any] | Non
     rec["StockBalanceReserved"] = reserved
     rec["StockBalanceAvailable"] = balance - reserved
     rec["StockValue"] = q2(balance * rec["PurchasePrice"]) if rec.get("IsStock") else ZERO
+    api.ensure_in_spec(rec, SCHEMA)  # e.g. a GrossPrice computed above the spec's maximum
     # number
     number = str(rec.get("Number") or "")
     owner = state.article_numbers.get(number)

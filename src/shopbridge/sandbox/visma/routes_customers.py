@@ -1,4 +1,4 @@
-"""`/v2/customers`: list, create, read, update, delete.
+"""`/v2/customers`: list, create, read, update, delete, and `/{id}/autoinvoicerecipients`.
 
 CustomerNumber (at most 16 characters, unique) comes from the company's customer number series when
 not given. `ChangedUtc` is set from the server clock on every create and update.
@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from .api_base import Api, Call, new_id, norm_id
 from .errors import CANNOT_BE_DELETED, CONFLICT, VismaError, business_error, not_found, reference_not_found
 from .pricing import ZERO
+from .routes_labels import CUSTOMER_LABELS, resolve_labels
 
 SCHEMA = "CustomerApi"
 
@@ -26,10 +27,15 @@ def build_customer(api: Api, body: dict[str, Any], existing: dict[str, Any] | No
     for key, value in body.items():
         if key in rec and key not in ro and key != "TermsOfPayment":
             rec[key] = value
+    if "CustomerLabels" in body:
+        rec["CustomerLabels"] = resolve_labels(api, CUSTOMER_LABELS, body["CustomerLabels"])
     if existing is None:
         rec["Id"] = new_id()
         rec["UnpaidInvoicesAmount"] = ZERO
         rec["IsFutureInvoiceDateAllowed"] = True
+        rec["PayToAccountId"] = next(  # payments are registered on the company's default account
+            (b["Id"] for b in state.table("bankaccounts").values() if b.get("IsDefaultChequeAccount")), None
+        )
         if not rec.get("CurrencyCode"):
             rec["CurrencyCode"] = state.company.get("CurrencyCode") or "SEK"
         if not rec.get("InvoiceCountryCode"):
@@ -148,8 +154,35 @@ def register(api: Api) -> None:
         state.touch()
         return Response(status_code=200)
 
+    async def auto_invoice_recipients(call: Call) -> Any:
+        """E-invoice receivers registered for the customer's org number (the sandbox's registry: every
+        Swedish business customer with an org number, at Peppol address 0007:<org number>)."""
+        rec = customers.get(call.path["customerId"])
+        if rec is None:
+            raise not_found("Customer", call.path["customerId"])
+        org = str(rec.get("CorporateIdentityNumber") or "").replace("-", "").strip()
+        rows = []
+        if org and not rec.get("IsPrivatePerson") and rec.get("InvoiceCountryCode") in (None, "SE"):
+            rows.append(
+                {
+                    "Name": rec.get("Name"),
+                    "ElectronicAddress": rec.get("ElectronicAddress") or f"0007:{org}",
+                    "EdiServiceDelivererId": rec.get("EdiServiceDelivererId") or "PEPPOL",
+                    "Address1": rec.get("InvoiceAddress1"),
+                    "Address2": rec.get("InvoiceAddress2"),
+                    "CorporateIdentityNumber": rec.get("CorporateIdentityNumber"),
+                    "CountryCode": rec.get("InvoiceCountryCode") or "SE",
+                    "City": rec.get("InvoiceCity"),
+                    "Gln": rec.get("GLN"),
+                    "PostalCode": rec.get("InvoicePostalCode"),
+                    "VatNumber": rec.get("VatNumber"),
+                }
+            )
+        return api.list_response(call, rows, "AutoInvoiceAddressApi")
+
     api.route("GET", "/customers", list_customers)
     api.route("POST", "/customers", create, status=201)
     api.route("GET", "/customers/{customerId}", get)
     api.route("PUT", "/customers/{customerId}", update)
     api.route("DELETE", "/customers/{customerId}", delete)
+    api.route("GET", "/customers/{customerId}/autoinvoicerecipients", auto_invoice_recipients)

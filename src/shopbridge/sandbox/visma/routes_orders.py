@@ -1,9 +1,16 @@
 """`/v2/orders` (needs the company's order module): list, create, read, update, delete, `/dryrun`,
-`/{id}/convert` -> customer invoice.
+`/{id}/convert` -> customer invoice, and the status steps.
 
 Status: 1 Draft, 2 Ongoing, 3 Shipped, 4 Invoiced. PUT may move an order between 1-3; 4 is reached only
 by converting, after which the order can no longer be changed or deleted. Orders with status 2 or 3
 reserve stock of stock articles. Amount (incl. VAT), VatAmount and RoundingsAmount are computed.
+
+Status steps (each answers the order; a wrong starting status is a 400, 4002):
+`/converteddrafttoorder` 1 -> 2 (stock is reserved); `/completed` 2 -> 3 (rows without a
+DeliveredQuantity are delivered in full, ShippedDateTime today, Delivered* amounts from the delivered
+quantities); `/voided` 3 -> 2 (deliveries undone); `/backorder` (status 2 or 3, some rows partly
+delivered): the undelivered rest becomes a new ongoing order (answered), the order keeps what was
+delivered.
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ from fastapi.responses import Response
 from .api_base import Api, Call, new_id
 from .documents import Priced, Sales, parse_date_field
 from .errors import CANNOT_BE_DELETED, VismaError, business_error, not_found
-from .pricing import ZERO, dec
+from .pricing import ZERO, compute_totals, dec, q2
 from .routes_sales import invoice_from, store_invoice
 
 ORDER = "OrderApi"
-INVOICED = 4
-RESERVING = (2, 3)
+DRAFT, ONGOING, SHIPPED, INVOICED = 1, 2, 3, 4
+STATUS_NAMES = {DRAFT: "draft", ONGOING: "ongoing", SHIPPED: "shipped", INVOICED: "invoiced"}
+RESERVING = (ONGOING, SHIPPED)
 
 
 def build_order(
@@ -184,6 +192,115 @@ def register(api: Api, sales: Sales) -> None:
         state.touch()
         return rec
 
+    # ---- status changes --------------------------------------------------------------------------
+    def require_status(order: dict[str, Any], allowed: int, action: str) -> int:
+        status = int(order.get("Status") or 1)
+        if status != allowed:
+            raise business_error(
+                f"Status: only an order with status {allowed} ({STATUS_NAMES[allowed]}) can be {action}; "
+                f"this one is {status} ({STATUS_NAMES.get(status, '?')})",
+                "Status",
+            )
+        return status
+
+    def set_delivered(order: dict[str, Any]) -> None:
+        """DeliveredAmount/-Vat/-Roundings: the rows' amounts in proportion to DeliveredQuantity."""
+        pairs = []
+        for row in order.get("Rows") or []:
+            quantity, delivered = dec(row.get("Quantity")), dec(row.get("DeliveredQuantity"))
+            if row.get("IsTextRow") or quantity == 0 or delivered == 0:
+                continue
+            pairs.append((q2(dec(row.get("Amount")) * delivered / quantity), dec(row.get("VatRate"))))
+        currency = str(order.get("CurrencyCode") or sales.company_currency())
+        totals = compute_totals(pairs, bool(order.get("IncludesVat")), sales.rounds_to_units(currency))
+        order["DeliveredAmount"] = totals.total
+        order["DeliveredVatAmount"] = totals.vat
+        order["DeliveredRoundingsAmount"] = totals.roundings
+
+    async def complete(call: Call) -> Any:
+        order = existing_order(call)
+        require_status(order, ONGOING, "completed")
+        for row in order.get("Rows") or []:
+            if not row.get("IsTextRow") and dec(row.get("DeliveredQuantity")) == 0:
+                row["DeliveredQuantity"] = row.get("Quantity")
+        order.update({"Status": SHIPPED, "ShippedDateTime": order.get("ShippedDateTime") or sales.today()})
+        set_delivered(order)
+        order["ModifiedUtc"] = api.stamp()
+        state.touch()
+        return order
+
+    async def void(call: Call) -> Any:
+        order = existing_order(call)
+        require_status(order, SHIPPED, "voided")
+        for row in order.get("Rows") or []:
+            if not row.get("IsTextRow"):
+                row["DeliveredQuantity"] = ZERO
+        order.update(
+            {
+                "Status": ONGOING,
+                "ShippedDateTime": None,
+                "DeliveredAmount": ZERO,
+                "DeliveredVatAmount": ZERO,
+                "DeliveredRoundingsAmount": ZERO,
+                "ModifiedUtc": api.stamp(),
+            }
+        )
+        state.touch()
+        return order
+
+    async def draft_to_order(call: Call) -> Any:
+        order = existing_order(call)
+        require_status(order, DRAFT, "converted from draft to order")
+        order.update({"Status": ONGOING, "ModifiedUtc": api.stamp()})
+        reserve(order, stock_qty(order), +1)
+        state.touch()
+        return order
+
+    async def backorder(call: Call) -> Any:
+        """Split the undelivered rest of an ongoing or shipped order into a new ongoing order."""
+        order = existing_order(call)
+        status = int(order.get("Status") or 1)
+        if status not in RESERVING:
+            raise business_error(
+                f"Status: a backorder needs an ongoing or shipped order; this one is {status} "
+                f"({STATUS_NAMES.get(status, '?')})",
+                "Status",
+            )
+        kept: list[dict[str, Any]] = []
+        rest: list[dict[str, Any]] = []
+        for row in order.get("Rows") or []:
+            if row.get("IsTextRow"):
+                kept.append(row)
+                continue
+            delivered, quantity = dec(row.get("DeliveredQuantity")), dec(row.get("Quantity"))
+            if quantity - delivered > 0:
+                rest.append({**row, "Quantity": quantity - delivered, "DeliveredQuantity": ZERO})
+            if delivered > 0:
+                kept.append({**row, "Quantity": delivered})
+        if not rest:
+            raise business_error(
+                "Rows: every row is delivered in full; there is nothing to back-order", "Rows"
+            )
+        if not any(not r.get("IsTextRow") for r in kept):
+            raise business_error(
+                "Rows: nothing is delivered yet (DeliveredQuantity); the whole order is still open", "Rows"
+            )
+        ro = api.spec.read_only(ORDER)
+        header = {
+            k: v for k, v in order.items() if k not in ro and k not in ("Rows", "Status", "ShippedDateTime")
+        }
+        new_order, new_priced = build_order(sales, {**header, "Rows": rest, "Status": ONGOING}, None)
+        reserve(order, stock_qty(order), -1)
+        updated, priced = build_order(sales, {"Rows": kept}, order)
+        orders[updated["Id"]] = updated
+        set_delivered(updated)
+        reserve(updated, priced.article_qty, +1)
+        state.series.order = max(state.series.order, int(new_order["Number"]) + 1)
+        orders[new_order["Id"]] = new_order
+        reserve(new_order, new_priced.article_qty, +1)
+        state.touch()
+        return new_order
+
     api.route("GET", "/orders", list_orders, module="orders")
     api.route("POST", "/orders", create, status=201, module="orders")
     api.route("POST", "/orders/dryrun", dryrun, module="orders", body_schema=("POST", "/orders"))
@@ -191,3 +308,7 @@ def register(api: Api, sales: Sales) -> None:
     api.route("PUT", "/orders/{id}", update, module="orders")
     api.route("DELETE", "/orders/{id}", delete, module="orders")
     api.route("POST", "/orders/{id}/convert", convert, module="orders")
+    api.route("POST", "/orders/{id}/completed", complete, module="orders")
+    api.route("POST", "/orders/{id}/voided", void, module="orders")
+    api.route("POST", "/orders/{id}/backorder", backorder, module="orders")
+    api.route("POST", "/orders/{id}/converteddrafttoorder", draft_to_order, module="orders")

@@ -1,44 +1,14 @@
 """Reference data endpoints: codings, units, terms, currencies, VAT codes, delivery methods and terms,
-company settings, bank accounts, fiscal years, countries."""
+bank accounts, countries (company settings and fiscal years: `routes_company.py`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .api_base import Api, Call, new_id
+from .api_base import Api, Call, new_id, public
 from .clock import iso_date, parse_datetime
 from .errors import not_found, validation_error
 from .pricing import dec
-
-
-def public(rec: dict[str, Any]) -> dict[str, Any]:
-    """A record without the sandbox's private `_...` keys."""
-    return {k: v for k, v in rec.items() if not k.startswith("_")}
-
-
-def company_settings(api: Api) -> dict[str, Any]:
-    """The company settings record as answered by GET /v2/companysettings (derived fields filled in)."""
-    state = api.state
-    rec = dict(state.company)
-    flags = state.flags
-    modules = ["api_standard"] if flags.api_module_enabled else []
-    if flags.has_order_module:
-        modules.append("order")
-    if flags.has_pricelist_module:
-        modules.append("sales_price_lists")
-    modules.append("stock")
-    rec.update(
-        {
-            "ActivatedModules": modules,
-            "ShowPricesExclVatPC": flags.show_prices_excl_vat_pc,
-            "DomesticCurrencyRounding": flags.domestic_currency_rounding,
-            "NextCustomerNumber": state.series.customer,
-            "NextCustomerInvoiceNumber": state.series.invoice,
-            "NextOrderNumber": state.series.order,
-            "ProductVariant": 5 if flags.has_pricelist_module else 1,
-        }
-    )
-    return public(rec)
 
 
 def register(api: Api) -> None:
@@ -140,36 +110,3 @@ def register(api: Api) -> None:
 
     simple_post("/deliverymethods", "deliverymethods", "DeliveryMethodApi")
     simple_post("/deliveryterms", "deliveryterms", "DeliveryTermApi")
-
-    async def get_company(call: Call) -> Any:
-        return company_settings(api)
-
-    async def put_company(call: Call) -> Any:
-        ro = api.spec.read_only("CompanySettingsApi")
-        for key, value in (call.body or {}).items():
-            if key in state.company and key not in ro:
-                state.company[key] = value
-        state.touch()
-        return company_settings(api)
-
-    api.route("GET", "/companysettings", get_company)
-    api.route("PUT", "/companysettings", put_company)
-
-    def visible_years() -> list[dict[str, Any]]:
-        years = list(state.table("fiscalyears").values())
-        if state.flags.has_open_fiscal_year:
-            return years
-        now = state.clock.current()
-        return [y for y in years if parse_datetime(y["EndDate"]) < now]
-
-    async def fiscalyears(call: Call) -> Any:
-        return api.list_response(call, visible_years(), "FiscalYearApi")
-
-    async def fiscalyear(call: Call) -> Any:
-        for year in visible_years():
-            if year["Id"] == call.path["id"]:
-                return year
-        raise not_found("Fiscal year", call.path["id"])
-
-    api.route("GET", "/fiscalyears", fiscalyears)
-    api.route("GET", "/fiscalyears/{id}", fiscalyear)

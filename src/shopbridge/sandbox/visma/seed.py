@@ -5,6 +5,8 @@
 * demo: empty + delivery methods and terms, ~20 customers (private and business, a few abroad),
   articles for the catalogue SKUs where `in_visma(sku)` (name, price, coding by VAT rate, unit, stock),
   a shipping article "FRAKT" and an invoice fee article "FAKTURAAVGIFT" (25 %), and sales price lists.
+* both: users, accounts, cost centres, and for the demo projects, labels, notes, message threads,
+  opening balances and the read-only fields the real API fills (see `seed_details.py`).
 
 Ids are uuid5 of fixed names, so the same seed gives the same ids on every machine.
 """
@@ -921,10 +923,15 @@ def _unit_name(abbr: str) -> str:
 
 def seed_state(state: VismaState, spec: SpecModel, seed: str | None) -> None:
     """Fill `state` with the named seed ("demo", "empty" or None = empty)."""
+    from .seed_details import seed_company_details, seed_demo_details  # builds on this module
+
     if seed == "demo":
         seed_demo(state, spec)
+        seed_company_details(state, spec, demo=True)
+        seed_demo_details(state, spec, seed_time=SEED_TIME)
     elif seed in (None, "", "empty"):
         seed_company(state, spec)
+        seed_company_details(state, spec, demo=False)
     else:
         raise ValueError(f"unknown Visma sandbox seed {seed!r} (expected 'demo' or 'empty')")
     state.reindex()

@@ -40,6 +40,16 @@ TABLES = (
     "fiscalyears",
     "countries",
     "payments",
+    "costcenters",
+    "costcenteritems",
+    "projects",
+    "articlelabels",
+    "customerlabels",
+    "notes",
+    "messagethreads",
+    "messages",
+    "accounts",
+    "openingbalances",
 )
 
 

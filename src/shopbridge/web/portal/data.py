@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from shopbridge.store import Store, Transfer, TransferState, utcnow
 from shopbridge.store.schema import Connection
+from shopbridge.store.transfers import search_condition
 
 __all__ = [
     "PAGE_SIZE",
@@ -74,18 +75,8 @@ def _scoped(ids: set[int] | list[int], f: OrderFilters) -> list[Any]:
         conds.append(when >= datetime.combine(f.date_from, time.min, tzinfo=UTC))
     if f.date_to:
         conds.append(when < datetime.combine(f.date_to + timedelta(days=1), time.min, tzinfo=UTC))
-    q = f.q.strip()
-    if q:
-        like = f"%{q.replace('%', '').replace('_', '')}%"
-        conds.append(
-            or_(
-                Transfer.starweb_order_number == q,
-                Transfer.starweb_order_id == q,
-                Transfer.visma_document_number == q,
-                Transfer.customer_name.ilike(like),
-                Transfer.customer_email.ilike(like),
-            )
-        )
+    if f.q.strip():
+        conds.append(search_condition(f.q))  # the one search, shared with `shopbridge orders list`
     return conds
 
 

@@ -1,7 +1,7 @@
 """cluster: leases (one sweep per connection across processes), in-doubt creates, send stamps
 
 Revision ID: 0006
-Revises: 0010
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0010"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
