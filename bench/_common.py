@@ -27,14 +27,14 @@ def free_port() -> int:
 class SandboxProcess:
     """`shopbridge sandbox NAME` in a subprocess, so the server does not share the bench's CPU and GIL."""
 
-    def __init__(self, name: str, *args: str) -> None:
+    def __init__(self, name: str, *args: str, start_timeout_s: float = 60.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "shopbridge", "sandbox", name, "--port", str(self.port), *args]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy()
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout_s
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/_sandbox/health", timeout=1).status_code == 200:

@@ -174,7 +174,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
     setup_s = time.perf_counter() - created_at
     ctx = open_context(store, "bench", starweb_rate_limit=STARWEB_LIMIT)
     start = time.perf_counter()
-    report = await OrderFlow(ctx, batch=100).sweep()
+    report = await OrderFlow(ctx).sweep()
     elapsed = time.perf_counter() - start
     visma_calls, starweb_calls = ctx.visma.total_calls, ctx.starweb.total_calls
     await ctx.aclose()

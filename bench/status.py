@@ -109,7 +109,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
 
     await asyncio.gather(*(create() for _ in range(n_orders)))
     async with open_context(store, "bench", **LIMITS) as ctx:
-        setup = await OrderFlow(ctx, batch=200, concurrency=8).sweep()
+        setup = await OrderFlow(ctx, concurrency=8).sweep()
         await StatusFlow(ctx).sweep()  # first poll: cursors and the first deletion check
     transfers = [t for t in store.transfers.all(conn.id, limit=10 * n_orders) if t.visma_document_id]
     rng.shuffle(transfers)

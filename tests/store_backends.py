@@ -33,6 +33,9 @@ __all__ = [
     "pg_store",
     "pg_unreachable_reason",
     "pg_url",
+    "rabbitmq_url",
+    "redis_url",
+    "services_check",
     "shared_pg_store",
     "sqlite_store",
     "store_for_test",
@@ -99,6 +102,58 @@ def pg_check() -> None:
     if os.environ.get(REQUIRE_ENV) == "1":
         pytest.fail(f"{reason} (and {REQUIRE_ENV}=1)")
     pytest.skip(reason)
+
+
+RABBITMQ_URL_ENV = "SHOPBRIDGE_TEST_BROKER_URL"
+REDIS_URL_ENV = "SHOPBRIDGE_TEST_REDIS_URL"
+
+
+def rabbitmq_url() -> str:
+    return os.environ.get(RABBITMQ_URL_ENV, "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def redis_url() -> str:
+    return os.environ.get(REDIS_URL_ENV, "redis://127.0.0.1:6379/0")
+
+
+def _rabbitmq_unreachable() -> str | None:
+    import kombu
+
+    try:
+        with kombu.Connection(rabbitmq_url(), connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+    except Exception as exc:
+        return f"RabbitMQ at {rabbitmq_url().split('@')[-1]} unreachable: {exc}"
+    return None
+
+
+def _redis_unreachable() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url(), socket_timeout=3).ping()
+    except Exception as exc:
+        return f"Redis at {redis_url()} unreachable: {exc}"
+    return None
+
+
+def services_check(*names: str) -> None:
+    """In a test: skip unless every named service ("postgresql", "rabbitmq", "redis") answers;
+    under SHOPBRIDGE_REQUIRE_SERVICES=1 fail instead of skipping."""
+    import pytest
+
+    probes = {
+        "postgresql": pg_unreachable_reason,
+        "rabbitmq": _rabbitmq_unreachable,
+        "redis": _redis_unreachable,
+    }
+    for name in names:
+        reason = probes[name]()
+        if reason is None:
+            continue
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{reason} (and {REQUIRE_ENV}=1)")
+        pytest.skip(reason)
 
 
 @contextmanager

@@ -46,3 +46,28 @@ async def test_killed_worker_never_doubles_and_never_loses(env: Env, crash_at: s
     # and a third run changes nothing
     worker(env, None)
     assert len(await env.documents_for(oid)) == 1
+
+
+async def test_a_kill_costs_an_attempt_only_on_the_order_being_worked_on(env: Env) -> None:
+    """Claim only what is worked on: with one order at a time, a worker killed at its first create
+    has counted an attempt on that order alone, not on the whole backlog."""
+    skus = [a["Number"] for a in (await env.visma_get("articles", **{"$filter": "IsActive eq true"}))["Data"]]
+    sku = next(s for s in skus if s.startswith("SW-"))
+    orders = [
+        await env.new_order([{"sku": sku, "quantity": 1, "unitPrice": 10 + i, "vatRate": 25}])
+        for i in range(4)
+    ]
+    env.configure(order_concurrency=1)
+    try:
+        crashed = worker(env, "before_create")
+        assert crashed.returncode == 137, crashed.stdout + crashed.stderr
+        attempts = sorted(env.transfer(o["orderId"]).attempts for o in orders)
+        assert attempts == [0, 0, 0, 1], attempts
+        restarted = worker(env, None)
+        assert restarted.returncode in (0, 1), restarted.stdout + restarted.stderr
+        for o in orders:
+            t = env.transfer(o["orderId"])
+            assert t.state == TransferState.TRANSFERRED and t.attempts <= 2, (t.state, t.attempts)
+            assert len(await env.documents_for(o["orderId"])) == 1
+    finally:
+        env.configure(order_concurrency=8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -279,6 +280,7 @@ async def test_faults_and_token_expiry_lose_nothing_and_double_nothing(env: Env)
         for i, s in enumerate(skus * 4)
     ]
     faults = {"error_rate": 0.15, "hang_rate": 0.05, "hang_s": 3, "seed": 7, "token_ttl_s": 2}
+    env.configure(in_doubt_grace_s=1)  # a create with a lost answer waits in doubt this long, then looks
     env.admin("visma", "POST", "/faults", json=faults).raise_for_status()
     env.admin(
         "starweb", "POST", "/faults", json={"error_rate": 0.1, "seed": 3, "token_ttl_s": 2}
@@ -297,7 +299,9 @@ async def test_faults_and_token_expiry_lose_nothing_and_double_nothing(env: Env)
     finally:
         env.admin("visma", "PUT", "/faults", json={})
         env.admin("starweb", "PUT", "/faults", json={})
+    await asyncio.sleep(1.1)  # the in-doubt grace
     await env.sweep()
+    env.configure(in_doubt_grace_s=120)
     for o in orders:
         t = env.transfer(o["orderId"])
         assert t.state == TransferState.TRANSFERRED, (o["orderId"], t.state, t.last_error)

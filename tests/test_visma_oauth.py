@@ -242,3 +242,69 @@ async def test_revoke_kills_the_grant(sandbox: str, store: MemoryTokenStore) -> 
         await stale.refresh()
     await stale.aclose()
     await oauth.aclose()
+
+
+REFRESHER = """
+import asyncio, json, sys, time
+from shopbridge.store import open_store
+from shopbridge.sync.context import StoreTokenStore
+from shopbridge.visma.oauth import TokenSet, VismaOAuth
+url, db, key, conn_id, start, stale = sys.argv[1:7]
+store = open_store(db, key=key, migrate_db=False)
+async def main():
+    oauth = VismaOAuth(sys.argv[7], sys.argv[8], "http://127.0.0.1/cb", identity_url=url,
+                       token_store=StoreTokenStore(store, int(conn_id)), rotation_grace_s=0)
+    held = TokenSet.from_dict(json.loads(stale))
+    await asyncio.sleep(max(float(start) - time.time(), 0))
+    got = await oauth.refresh(stale=held)
+    print(json.dumps({"refresh_token": got.refresh_token, "refreshes": oauth.refreshes}))
+asyncio.run(main())
+"""
+
+
+async def test_processes_sharing_the_database_refresh_the_rotating_pair_once(
+    sandbox: str, tmp_path: Path
+) -> None:
+    """Three processes refresh the same pair at once: the database lease lets one rotate it, the others
+    take the new pair (no file lock: this works across machines and on Windows)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from cryptography.fernet import Fernet
+
+    from shopbridge.sync.context import StoreTokenStore
+    from store_backends import pg_store, pg_url, services_check
+
+    services_check("postgresql")
+    key = Fernet.generate_key()
+    schema = f"sbtest_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with pg_store(tmp_path, schema=schema, key=key) as store:
+        conn = store.connections.create("shop")
+        first = await connect(sandbox, StoreTokenStore(store, conn.id))
+        original = await StoreTokenStore(store, conn.id).load()
+        await first.aclose()
+        db = f"{pg_url()}?options=-csearch_path%3D{schema}"
+        start = str(time.time() + 3)
+        args = [sandbox, db, key.decode(), str(conn.id), start, json.dumps(original.to_dict())]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", REFRESHER, *args, VISMA_CLIENT_ID, VISMA_CLIENT_SECRET],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err[-2000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        assert len({r["refresh_token"] for r in results}) == 1
+        assert results[0]["refresh_token"] != original.refresh_token
+        assert sum(r["refreshes"] for r in results) == 1
+        assert (await StoreTokenStore(store, conn.id).load()).refresh_token == results[0]["refresh_token"]

@@ -16,7 +16,20 @@ from typing import Annotated
 
 import typer
 
-from shopbridge.cli import connect, connection, doctor, engine, orders, products, sync, usage, users
+from shopbridge.cli import (
+    cluster,
+    connect,
+    connection,
+    db,
+    doctor,
+    engine,
+    keys,
+    orders,
+    products,
+    sync,
+    usage,
+    users,
+)
 from shopbridge.cli.ui import ExplainingGroup, fail, lazy_group, set_options
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -83,6 +96,11 @@ app.command()(engine.run)
 app.command()(engine.demo)
 app.add_typer(products.products_app, name="products")
 app.add_typer(users.users_app, name="users")
+app.command()(cluster.worker)
+app.command()(cluster.scheduler)
+app.command()(cluster.web)
+app.add_typer(db.db_app, name="db")
+app.add_typer(keys.keys_app, name="keys")
 lazy_group(
     "sandbox",
     "shopbridge.sandbox.cli:sandbox_app",

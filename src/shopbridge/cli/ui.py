@@ -290,6 +290,7 @@ def print_reports(s: Store, outcomes: list[SweepOutcome]) -> int:
             "for a fix": c["waiting_for_fix"],
             "for quota": c["waiting_for_quota"],
             "retry later": c["retry_later"] + c["error"],
+            "in doubt": c["in_doubt"],
             "config": c["config_error"],
         }
         waiting = ", ".join(f"{n} {what}" for what, n in parts.items() if n) or "0"

@@ -61,8 +61,10 @@ class EmbeddedSweeper:
         """Ids of the connections that are configured and not paused."""
         ready = []
         for c in self.store.connections.all(include_paused=False):
-            kinds = set(self.store.secrets.kinds(c.id))
-            if {"starweb", "visma_tokens"} <= kinds:
+            # a further shop of a Visma company (multishop) uses the consent of the connection it joined
+            root = c.id if c.parent_id is None else self.store.connections.root(c.id).id
+            kinds = self.store.secrets.kinds
+            if "starweb" in kinds(c.id) and "visma_tokens" in kinds(root):
                 ready.append(str(c.id))
         return ready
 

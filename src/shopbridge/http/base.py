@@ -263,6 +263,14 @@ class ApiClient:
         self._http.event_hooks["response"].append(hook)
 
     @property
+    def longest_call_s(self) -> float:
+        """The longest one logical call can take once sent: every try timing out, the waits between."""
+        t = self._http.timeout
+        per_try = sum(x for x in (t.connect, t.write, t.read) if x) or 300.0
+        tries = max(self.retry.max_attempts, 1)
+        return per_try * tries + self.retry.max_delay * (tries - 1)
+
+    @property
     def write_calls(self) -> int:
         """Requests sent that change something (anything but GET), for benches and the demo."""
         return sum(

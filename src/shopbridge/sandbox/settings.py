@@ -19,6 +19,8 @@ class FaultSettings:
     hang_rate: float = 0.0  # share of requests that hang for `hang_s` seconds before being answered
     hang_s: float = 60.0
     reset_rate: float = 0.0  # share of requests whose connection is reset without an answer
+    late_rate: float = 0.0  # share of writes applied only `late_s` seconds after they arrived (answer lost)
+    late_s: float = 35.0  # longer than the client's timeout: it has given up before the write lands
     token_ttl_s: float | None = None  # override the lifetime of newly issued access tokens
     paths: list[str] = field(default_factory=list)  # only requests whose path contains one of these; [] = all
 

@@ -1,9 +1,9 @@
 """Secrets at rest: Fernet encryption, the key, and the ``secrets`` table API.
 
 The key comes from ``SHOPBRIDGE_KEY`` (one Fernet key, or several separated by commas: the first
-encrypts, all decrypt, for key rotation) or else from ``<data_dir>/secret.key``, created with mode
-0600 on first use. Values are JSON (a dict or a str) encrypted as a whole, so a token pair is one
-row written in one transaction: it is never half-updated.
+encrypts, all decrypt, for key rotation) or else from ``<data_dir>/secret.key`` (one key per line,
+the same rule), created with mode 0600 on first use. Values are JSON (a dict or a str) encrypted as
+a whole, so a token pair is one row written in one transaction: it is never half-updated.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .paths import KEY_FILENAME, ensure_data_dir
 from .schema import Secret, utcnow
 from .sql import SessionFactory, upsert
 
-__all__ = ["ENV_KEY", "Cipher", "SecretKeyError", "Secrets", "ensure_key_file", "load_key"]
+__all__ = ["ENV_KEY", "Cipher", "SecretKeyError", "Secrets", "ensure_key_file", "load_key", "write_key_file"]
 
 ENV_KEY = "SHOPBRIDGE_KEY"
 
@@ -65,7 +65,19 @@ def load_key(data_dir: Path | str | None, *, create: bool = True) -> list[bytes]
         if not create:
             raise SecretKeyError(f"the key file {path} is missing")
         ensure_key_file(data_dir)
-    return [path.read_bytes().strip()]
+    return [k.strip() for k in path.read_bytes().splitlines() if k.strip()]
+
+
+def write_key_file(path: Path, keys: list[bytes]) -> None:
+    """Replace the key file atomically with `keys`, one per line (mode 0600): the first encrypts."""
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(b"".join(k + b"\n" for k in keys))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 class Cipher:

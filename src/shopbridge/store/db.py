@@ -213,8 +213,8 @@ def make_revision(message: str, scratch_url: str) -> None:
 class Store:
     """The store: repositories for each concern over one Engine.
 
-    Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``journal``,
-    ``webhooks``, ``usage``, ``events`` (order status events),
+    Attributes: ``connections``, ``secrets``, ``bindings``, ``cursors``, ``transfers``, ``leases``,
+    ``journal``, ``webhooks``, ``usage``, ``events`` (order status events),
     ``order_lines`` and ``catalog_issues`` (catalogue flows), ``tenants``, ``users``, ``web_sessions``
     and ``notifications`` (the portal). Use :func:`open_store` to get one.
     """
@@ -229,6 +229,7 @@ class Store:
         from .cursors import Cursors
         from .events import StatusEvents
         from .journal import Journal
+        from .leases import Leases
         from .notifications import Notifications
         from .tenants import Tenants, Users
         from .transfers import Transfers
@@ -248,6 +249,7 @@ class Store:
         self.cursors = Cursors(self.session)
         self.usage = UsageCounter(self.session)
         self.transfers = Transfers(self.session)
+        self.leases = Leases(self.session)
         self.journal = Journal(self.session)
         self.webhooks = WebhookEvents(self.session)
         self.events = StatusEvents(self.session)
@@ -306,6 +308,13 @@ class Store:
                         "bytes): restore the original key file or SHOPBRIDGE_KEY"
                     ) from None
             return self._cipher
+
+    def use_keys(self, keys: list[bytes]) -> None:
+        """Encrypt with the first of `keys` from now on, decrypt with any (key rotation)."""
+        from .crypto import Cipher
+
+        with self._cipher_lock:
+            self._cipher = Cipher(keys)
 
     def _key_source(self) -> str:
         import os

@@ -38,6 +38,7 @@ __all__ = [
     "Binding",
     "Connection",
     "Cursor",
+    "Lease",
     "Secret",
     "Transfer",
     "TransferState",
@@ -97,6 +98,9 @@ class TransferState(StrEnum):
     * ``waiting_for_fix``: bad input (unknown SKU, no postal code, ...); retried after a fix.
     * ``skipped``: deliberately not transferred (e.g. before the start date). Final.
     * ``waiting_for_quota``: the plan's monthly limit or an API quota is used up; retried later.
+    * ``in_doubt``: a create was sent but its answer was lost; Visma may or may not hold the document.
+      Nothing is created until the grace period has passed (``next_attempt_at``) and a second look
+      in Visma has found nothing.
     """
 
     PENDING = "pending"
@@ -106,9 +110,15 @@ class TransferState(StrEnum):
     WAITING_FOR_FIX = "waiting_for_fix"
     SKIPPED = "skipped"
     WAITING_FOR_QUOTA = "waiting_for_quota"
+    IN_DOUBT = "in_doubt"
 
 
-DUE_STATES = (TransferState.PENDING, TransferState.WAITING_FOR_FIX, TransferState.WAITING_FOR_QUOTA)
+DUE_STATES = (
+    TransferState.PENDING,
+    TransferState.WAITING_FOR_FIX,
+    TransferState.WAITING_FOR_QUOTA,
+    TransferState.IN_DOUBT,
+)
 """States that ``claim_due`` picks up once ``next_attempt_at`` has passed (NULL never comes due)."""
 
 _STATE_CHECK = "state IN (" + ", ".join(f"'{s.value}'" for s in TransferState) + ")"
@@ -214,6 +224,7 @@ class Transfer(Base):
     document_type: Mapped[str | None] = mapped_column(String(32))
     intent_key: Mapped[str | None] = mapped_column(String(128))
     intent_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()  # the create was sent (None: not since the intent)
     claim_token: Mapped[str | None] = mapped_column(String(36))
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column()
@@ -223,6 +234,22 @@ class Transfer(Base):
     @property
     def transfer_state(self) -> TransferState:
         return TransferState(self.state)
+
+
+class Lease(Base):
+    """A named lease held by one process until ``expires_at`` (renewed while it works).
+
+    ``token`` grows by one on every new holder: the fencing token. A holder's writes check that the
+    token is still theirs, so a holder that paused past its expiry cannot act on a lease it lost.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    acquired_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
 
 
 class Attempt(Base):

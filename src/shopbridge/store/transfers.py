@@ -22,6 +22,13 @@ After a crash the row comes back (``release_stale``) still carrying ``intent_key
 must look in Visma for a document with that key before creating one. Every call is its own short
 transaction and commits before it returns.
 
+Many workers: a sweep claims rows under its connection lease (``fence``, see ``leases.py``) and only
+as many as it starts working on; the lease's heartbeat keeps ``claimed_at`` fresh (``touch_claims``).
+A row still ``in_progress`` is given back (``release_stale``) only when its claim went unrenewed for
+longer than the longest a call can take, or its claimer is a process of this machine that no longer
+runs: never on sight. A create whose answer was lost (``sent_at`` set, nothing found) waits
+``in_doubt`` for a grace period and looks again before creating.
+
 Claims are guarded updates (``... WHERE state IN (due states)``) inside one transaction; on
 PostgreSQL the candidate rows are locked with ``FOR UPDATE SKIP LOCKED``, on SQLite the transaction
 is ``BEGIN IMMEDIATE``. Two workers never get the same row.
@@ -41,6 +48,7 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.models import Warning
 
 from .bindings import Bindings
+from .leases import Lease, Leases, holder_dead
 from .schema import DUE_STATES, Connection, Transfer, TransferState, Usage, utcnow
 from .sql import SessionFactory, insert_ignore
 from .usage import UsageCounter, month_of
@@ -59,7 +67,12 @@ __all__ = [
 TransferRef = int | Transfer
 """A claimed :class:`Transfer` (fenced) or a plain transfer id (not fenced)."""
 
-WAIT_STATES = (TransferState.PENDING, TransferState.WAITING_FOR_FIX, TransferState.WAITING_FOR_QUOTA)
+WAIT_STATES = (
+    TransferState.PENDING,
+    TransferState.WAITING_FOR_FIX,
+    TransferState.WAITING_FOR_QUOTA,
+    TransferState.IN_DOUBT,
+)
 RETRYABLE_STATES = (
     TransferState.PENDING,
     TransferState.WAITING_FOR_FIX,
@@ -218,15 +231,20 @@ class Transfers:
         *,
         worker: str | None = None,
         entity_type: str | None = "order",
+        fence: Lease | None = None,
     ) -> list[Transfer]:
         """Atomically take up to ``limit`` due transfers (oldest due first) and mark them ``in_progress``.
 
-        Due: state pending / waiting_for_fix / waiting_for_quota and ``next_attempt_at <= now``.
-        ``attempts`` goes up by one. Each returned row carries a ``claim_token`` that fences later calls.
+        Due: state pending / waiting_for_fix / waiting_for_quota / in_doubt and ``next_attempt_at <= now``.
+        ``attempts`` goes up by one: claim only what is worked on now. Each returned row carries a
+        ``claim_token`` that fences later calls. With ``fence`` (the sweep's connection lease) nothing
+        is claimed unless the lease still holds (``LeaseLost``).
         """
         now = now or utcnow()
         due = [s.value for s in DUE_STATES]
         with self._session() as s:
+            if fence is not None:
+                Leases.check_in(s, fence)
             q = select(Transfer.id).where(
                 Transfer.connection_id == connection_id,
                 Transfer.state.in_(due),
@@ -283,23 +301,40 @@ class Transfers:
             return row
 
     def release_stale(
-        self, older_than: timedelta, *, now: datetime | None = None, connection_id: int | None = None
+        self,
+        older_than: timedelta,
+        *,
+        now: datetime | None = None,
+        connection_id: int | None = None,
+        dead: Any = holder_dead,
     ) -> int:
-        """Give back transfers whose worker died: ``in_progress`` claimed before ``now - older_than``.
+        """Give back transfers whose worker stopped: ``in_progress`` whose claim went unrenewed for
+        longer than ``older_than`` (the longest a call can take), or whose claimer ``dead(claimed_by)``
+        says is a process of this machine that no longer runs.
 
-        They become pending and due now, keeping their intent key, so the next attempt reconciles
-        with Visma before creating anything. Returns how many were released.
+        They become pending and due now, keeping their intent key and send stamp, so the next attempt
+        looks in Visma (and waits in doubt if needed) before creating anything. Returns how many.
         """
         now = now or utcnow()
         with self._session() as s:
-            stmt = update(Transfer).where(
-                Transfer.state == TransferState.IN_PROGRESS.value,
-                or_(Transfer.claimed_at.is_(None), Transfer.claimed_at < now - older_than),
+            q = select(Transfer.id, Transfer.claimed_by, Transfer.claimed_at).where(
+                Transfer.state == TransferState.IN_PROGRESS.value
             )
             if connection_id is not None:
-                stmt = stmt.where(Transfer.connection_id == connection_id)
+                q = q.where(Transfer.connection_id == connection_id)
+            dead_cache: dict[str | None, bool] = {}
+            ids = []
+            for tid, by, at in s.execute(q):
+                if by not in dead_cache:
+                    dead_cache[by] = bool(dead(by))
+                if at is None or at < now - older_than or dead_cache[by]:
+                    ids.append(tid)
+            if not ids:
+                return 0
             res = s.execute(
-                stmt.values(
+                update(Transfer)
+                .where(Transfer.id.in_(ids), Transfer.state == TransferState.IN_PROGRESS.value)
+                .values(
                     state=TransferState.PENDING.value,
                     next_attempt_at=now,
                     claim_token=None,
@@ -307,7 +342,20 @@ class Transfers:
                     claimed_by=None,
                     last_error=STALE_MESSAGE,
                     updated_at=now,
-                ).execution_options(synchronize_session=False)
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return int(res.rowcount or 0)
+
+    def touch_claims(self, worker: str, *, now: datetime | None = None) -> int:
+        """The claims of ``worker`` are alive: move their ``claimed_at`` to now (the lease heartbeat)."""
+        now = now or utcnow()
+        with self._session() as s:
+            res = s.execute(
+                update(Transfer)
+                .where(Transfer.claimed_by == worker, Transfer.state == TransferState.IN_PROGRESS.value)
+                .values(claimed_at=now)
+                .execution_options(synchronize_session=False)
             )
             return int(res.rowcount or 0)
 
@@ -332,6 +380,19 @@ class Transfers:
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)
             self._set_intent(row, intent_key, document_type=document_type, replace=replace, now=now)
+            return row
+
+    def mark_sent(self, transfer: TransferRef, *, sent: bool = True, now: datetime | None = None) -> Transfer:
+        """Commit "the create is being sent now", right before it is (fenced by the claim).
+
+        A later attempt that finds ``sent_at`` knows the document may exist even if no answer came.
+        ``sent=False`` clears it: Visma answered with a plain refusal, so nothing was created.
+        """
+        now = now or utcnow()
+        with self._session() as s:
+            row = self._load(s, transfer, require_claim=True)
+            row.sent_at = now if sent else None
+            row.updated_at = now
             return row
 
     @staticmethod
@@ -386,9 +447,9 @@ class Transfers:
     def quota_used(self, connection_id: int, month: str | None = None, entity_type: str = "order") -> int:
         """Orders counted against the month's quota: transferred in the month (usage) + in flight.
 
-        In flight: ``in_progress`` transfers with an intent recorded and no document yet (their create
-        may be under way). A row carrying an intent from an earlier attempt counts as in flight until
-        it is recorded or parked: the count errs on the safe side.
+        In flight: ``in_progress`` and ``in_doubt`` transfers with an intent recorded and no document
+        yet (their create may be under way). A row carrying an intent from an earlier attempt counts
+        as in flight until it is recorded or parked: the count errs on the safe side.
         """
         with self._session() as s:
             return self._quota_used(s, connection_id, month or month_of(), entity_type)
@@ -438,7 +499,7 @@ class Transfers:
         q = select(func.count()).where(
             Transfer.connection_id.in_(group),
             Transfer.entity_type == entity_type,
-            Transfer.state == TransferState.IN_PROGRESS.value,
+            Transfer.state.in_([TransferState.IN_PROGRESS.value, TransferState.IN_DOUBT.value]),
             Transfer.intent_key.is_not(None),
             Transfer.visma_document_id.is_(None),
         )
@@ -553,12 +614,14 @@ class Transfers:
         * ``WAITING_FOR_FIX``: bad input (unknown SKU, missing postal code, ...); ``retry_at`` None waits
           for ``retry()`` or a web hook (``upsert_pending(wake=True)``), a time re-checks by itself.
         * ``WAITING_FOR_QUOTA``: a monthly or API quota is used up; ``retry_at`` when it resets.
+        * ``IN_DOUBT``: a create's answer was lost; ``retry_at`` is when the grace period ends and
+          Visma is looked at again before anything is created.
         """
         state = TransferState(state)
         if state not in WAIT_STATES:
             raise InvalidTransition(f"{state} is not a waiting state")
-        if state is TransferState.PENDING and retry_at is None:
-            raise ValueError("a pending transfer needs retry_at, or it would never be taken again")
+        if state in (TransferState.PENDING, TransferState.IN_DOUBT) and retry_at is None:
+            raise ValueError(f"a {state} transfer needs retry_at, or it would never be taken again")
         now = now or utcnow()
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)

@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from shopbridge.plugins import Plugins
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.store import Store
+from shopbridge.store.leases import holder_name
 from shopbridge.store.schema import Connection
 from shopbridge.sync.settings import COMPANY_SETTINGS, ConnectionSettings
 from shopbridge.visma.client import VismaClient
@@ -27,6 +29,7 @@ VISMA_TOKENS = "visma_tokens"  # TokenSet.to_dict()
 WEBHOOK_SECRET = "webhook_secret"  # str
 
 _token_locks: dict[tuple[str, int], asyncio.Lock] = {}
+OAUTH_LEASE_TTL = timedelta(seconds=120)  # longer than one token request with its retries
 
 
 class NotConfigured(RuntimeError):
@@ -34,7 +37,12 @@ class NotConfigured(RuntimeError):
 
 
 class StoreTokenStore:
-    """Visma's token pair in the store's encrypted secrets, one row, replaced atomically."""
+    """Visma's token pair in the store's encrypted secrets, one row, replaced atomically.
+
+    `lock()` serialises refreshes of the rotating pair in the database (the lease
+    `oauth:<connection id>`), so every process on every machine refreshes one at a time; within a
+    process an asyncio lock queues the tasks first.
+    """
 
     def __init__(self, store: Store, connection_id: int) -> None:
         self.store = store
@@ -54,7 +62,8 @@ class StoreTokenStore:
     async def lock(self) -> AsyncIterator[None]:
         key = (self.store.url, self.connection_id)
         lock = _token_locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        name = f"oauth:{self.connection_id}"
+        async with lock, self.store.leases.held(name, holder_name("oauth"), OAUTH_LEASE_TTL, wait_s=150):
             yield
 
 
@@ -70,6 +79,7 @@ class ConnectionContext:
     worker: str = "embedded"
     cache: dict[str, Any] = field(default_factory=dict)  # reference data kept between sweeps
     plugins: Plugins = None  # type: ignore[assignment]  # built once: default the settings' mappings only
+    lease: Any = None  # the connection's sweep lease while a sweep holds it (`sync.sweep_lease`)
 
     def __post_init__(self) -> None:
         if self.plugins is None:
@@ -148,6 +158,8 @@ def open_context(
     visma_extra = {k.removeprefix("visma_"): v for k, v in visma_kw.items()}
     if root.visma_api_base:
         visma_extra.setdefault("api_base", root.visma_api_base)
+    if settings.visma_rate_scope == "company":  # the company is the connection holding the consent
+        visma_extra.setdefault("rate_scope", f"company-{root.id}")
     visma = VismaClient(visma_oauth(store, root), **visma_extra)
     plugins = Plugins.load(settings, data_dir=store.data_dir, visma=visma)
     return ConnectionContext(store, conn, settings, starweb, visma, worker=worker, plugins=plugins)

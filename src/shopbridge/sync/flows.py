@@ -1,5 +1,9 @@
 """The flows a sweep runs for one connection, in order. Add a flow here and every runner runs it.
 
+Every runner calls `sweep_connection`: the embedded engine, `sync --once`, the Celery workers. It
+holds the connection's sweep lease for the whole sweep (`sync.sweep_lease`), so one connection is
+swept by one process at a time however many run; a connection busy elsewhere reports "busy".
+
 A flow is a class taking `(ctx, *, on_progress=None)` with `async sweep(hints) -> SweepReport`.
 """
 
@@ -16,6 +20,7 @@ from shopbridge.sync.orders import OrderFlow
 from shopbridge.sync.shop_catalog import ShopCatalogFlow
 from shopbridge.sync.shops import inherited_ids_reason, inherited_status_ids, reference_clash
 from shopbridge.sync.status import StatusFlow
+from shopbridge.sync.sweep_lease import SweepBusy, sweep_lease
 
 # orders first: they record what the shop sold, which the stock written to the shop holds back;
 # booking right after them (document_type invoice), status last (it feeds back what booking did)
@@ -28,7 +33,21 @@ async def sweep_connection(
     *,
     on_progress: Callable[[str, int], None] | None = None,
 ) -> SweepReport:
-    """One sweep of every flow of the connection; the reports merged into one."""
+    """One sweep of every flow of the connection under its lease; the reports merged into one."""
+    if ctx.lease is None:
+        try:
+            async with sweep_lease(ctx):
+                return await _sweep_flows(ctx, hints, on_progress)
+        except SweepBusy as exc:
+            report = SweepReport(ctx.name)
+            report.add("busy", "sweep", str(exc))
+            return report
+    return await _sweep_flows(ctx, hints, on_progress)
+
+
+async def _sweep_flows(
+    ctx: ConnectionContext, hints: list[Hint] | None, on_progress: Callable[[str, int], None] | None
+) -> SweepReport:
     report = SweepReport(ctx.name)
     if ctx.connection.parent_id is not None and not plans.allows(ctx.settings, plans.MULTISHOP):
         report.add(

@@ -17,15 +17,26 @@ One sweep of one connection:
 3. Bad input parks the order in `waiting_for_fix` with one sentence saying what to fix; passing
    failures go back to `pending` with exponential backoff; the other orders go on.
 
-Exactly once: an attempt that finds an intent from an earlier attempt (a crash, a timeout, a killed
-worker) first looks in Visma for a draft, order or invoice with the order's reference and adopts it
-instead of creating another. The first attempt needs no look-up: no document can carry the reference
-before its intent was committed.
+Exactly once, with any number of workers on any number of machines:
+- a sweep holds its connection's lease (`sync.sweep_lease`): one sweep of a connection at a time;
+  it claims an order only when a worker slot starts on it (an attempt counts when work starts);
+- an attempt that finds an intent from an earlier attempt (a crash, a timeout, a killed worker)
+  first looks in Visma for every draft, order or invoice with the order's reference: one is adopted,
+  two are one too many (`_resolve_duplicates`: the extra draft is deleted and recorded; two Visma
+  orders or invoices put the order in `needs_review`);
+- a create whose answer was lost (`sent_at` stamped, nothing found) is **in doubt**: Visma may still
+  apply it late. The order waits `in_doubt` for `in_doubt_grace_s` from the send, then looks again
+  before it may create. The same holds for a customer: its creation is serialised per Visma company
+  and e-mail/org number across processes (a lease), and a lost answer keeps that lease until the
+  grace period ends;
+- orders that predate the connection (a fresh data directory, a restored backup) are looked up in
+  Visma before their first create too: an earlier installation may have created them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -48,16 +59,19 @@ from shopbridge.http.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from shopbridge.http.retry import is_ambiguous
 from shopbridge.logs import error_line
 from shopbridge.plugins import PluginError
 from shopbridge.starweb.mapping import as_dict, external_service, order_facts, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
+from shopbridge.store.leases import LeaseBusy, LeaseLost, holder_name
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.reference import ReferenceData, article_key
 from shopbridge.sync.settings import rate_key
 from shopbridge.sync.shops import ShopScope
+from shopbridge.sync.sweep_lease import SweepBusy, sweep_lease
 from shopbridge.visma.mapping import (
     ArticleRef,
     customer_body,
@@ -79,6 +93,18 @@ CANCELLED_CODES = {"canceled", "cancelled"}
 
 class OrderInputError(Exception):
     """The order cannot be transferred as it is; the message says what to fix, in one sentence."""
+
+
+class CreateInDoubt(Exception):
+    """A create was sent, its answer was lost and Visma does not show its effect (yet): it may land late."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Busy(Exception):
+    """Another process works on something this order needs right now; try again shortly."""
 
 
 async def plugged(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
@@ -134,30 +160,49 @@ class OrderFlow:
         self,
         ctx: ConnectionContext,
         *,
-        concurrency: int = 8,
-        batch: int = 50,
+        concurrency: int | None = None,
         on_progress: Callable[[str, int], None] | None = None,
-        stale_after: timedelta = timedelta(0),
+        stale_after: timedelta | None = None,
     ) -> None:
-        """`on_progress(event, n)`: "found" with the number due, then "done" once per order handled."""
+        """`on_progress(event, n)`: "found" once per order claimed, "done" once per order handled.
+
+        `stale_after`: how long a claim may go unrenewed before its order is taken again; default the
+        longest one call of either client can take (timeout × tries, with the waits between).
+        """
         self.ctx = ctx
         self.on_progress = on_progress
-        self.stale_after = stale_after
+        longest = max(ctx.visma.longest_call_s, ctx.starweb.longest_call_s)
+        self.stale_after = stale_after if stale_after is not None else timedelta(seconds=longest)
         self.settings = ctx.settings
         self.store = ctx.store
-        self.concurrency = concurrency
-        self.batch = batch
+        self.concurrency = concurrency or ctx.settings.order_concurrency
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
         arm_in_create_crash(ctx)
         self._customer_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ sweep
     async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
-        """Discover qualifying orders (all, or just the hinted ones) and transfer every due one."""
+        """Discover qualifying orders (all, or just the hinted ones) and transfer every due one.
+
+        Runs under the connection's sweep lease (taken here unless the caller holds it); when another
+        process sweeps the connection, the report says "busy" and nothing is done.
+        """
+        if self.ctx.lease is not None:
+            return await self._sweep(hints)
+        try:
+            async with sweep_lease(self.ctx):
+                return await self._sweep(hints)
+        except SweepBusy as exc:
+            report = SweepReport(self.ctx.name)
+            report.add("busy", "sweep", str(exc))
+            return report
+
+    async def _sweep(self, hints: list[Hint] | None) -> SweepReport:
         report = SweepReport(self.ctx.name)
         calls_before = self.ctx.api_calls
-        # One sweep per connection at a time (the engine's rule): a row still in progress at the start
-        # of a sweep belongs to a worker that died; it is taken again and reconciles before creating.
+        lease = self.ctx.lease
+        # A row still in progress belongs to a sweep that stopped: taken again only when its claim went
+        # unrenewed past the longest call, or its process is gone; it reconciles before creating.
         self.store.transfers.release_stale(older_than=self.stale_after, connection_id=self.ctx.id)
         plans.wake_waiting(self.store, self.ctx.id, self.settings)  # quota freed: month turned, plan raised
         self.ref.mark_stale()
@@ -168,21 +213,27 @@ class OrderFlow:
                 await self._discover_one(hint.ref, fetched)
         else:
             await self.discover(fetched, report)
-        semaphore = asyncio.Semaphore(self.concurrency)
 
-        async def one(t: Transfer) -> None:
-            async with semaphore:
+        async def worker() -> None:
+            # claim one order when this slot starts on it: a kill costs an attempt only on what ran
+            while True:
+                try:
+                    due = self.store.transfers.claim_due(
+                        self.ctx.id, limit=1, worker=lease.holder, fence=lease
+                    )
+                except LeaseLost:
+                    report.add("lease_lost")
+                    return
+                if not due:
+                    return
+                if self.on_progress:
+                    self.on_progress("found", 1)
+                t = due[0]
                 await self.transfer(t, fetched.pop(t.starweb_order_id, None), report)
-            if self.on_progress:
-                self.on_progress("done", 1)
+                if self.on_progress:
+                    self.on_progress("done", 1)
 
-        while True:
-            due = self.store.transfers.claim_due(self.ctx.id, limit=self.batch, worker=self.ctx.worker)
-            if not due:
-                break
-            if self.on_progress:
-                self.on_progress("found", len(due))
-            await asyncio.gather(*(one(t) for t in due))
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
         report.api_calls = self.ctx.api_calls - calls_before
         return report
 
@@ -228,7 +279,7 @@ class OrderFlow:
             if t.state == TransferState.TRANSFERRED:
                 if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
                     await self.write_back(t, t.visma_document_id, t.visma_document_number, report)
-            elif t.state in (TransferState.PENDING, TransferState.IN_PROGRESS):
+            elif t.state in (TransferState.PENDING, TransferState.IN_PROGRESS, TransferState.IN_DOUBT):
                 fetched[oid] = wire
             report.add("seen")
 
@@ -264,7 +315,7 @@ class OrderFlow:
     async def transfer(self, t: Transfer, wire: dict[str, Any] | None, report: SweepReport) -> None:
         """One attempt at one claimed order. Never raises: every outcome lands on the transfer row."""
         oid = t.starweb_order_id
-        attempt = self.store.journal.start(t.id, {"order": oid, "attempt": t.attempts})
+        attempt = self.store.journal.start(t.id, {"order": oid, "attempt": t.attempts, "by": t.claimed_by})
         structlog.contextvars.bind_contextvars(order=oid)
         try:
             if wire is None:
@@ -274,6 +325,13 @@ class OrderFlow:
         except ClaimLost:
             log.info("order.claim_lost")
             report.add("claim_lost")
+        except CreateInDoubt as exc:
+            until = (t.sent_at or utcnow()) + timedelta(seconds=self.settings.in_doubt_grace_s)
+            self._in_doubt(t, attempt, exc.what, until)
+            report.add(TransferState.IN_DOUBT.value, oid, self._doubt_reason(exc.what, until))
+        except Busy as exc:
+            self._wait(t, attempt, str(exc), fix=False, retry_at=utcnow() + _BUSY_RETRY)
+            report.add("retry_later", oid, str(exc))
         except OrderInputError as exc:
             self._wait(t, attempt, str(exc), fix=True)
             report.add(TransferState.WAITING_FOR_FIX.value, oid, str(exc))
@@ -296,7 +354,8 @@ class OrderFlow:
         cancelled = {s.statusId for s in await self.ref.order_statuses() if str(s.idCode) in CANCELLED_CODES}
         done = _parse_external(external_service(wire, SERVICE_NAME))
         if done is not None:  # written back by an earlier attempt whose record was lost
-            return self._adopt(t, attempt, done[0], done[1], done[2])
+            kind_done, doc_id, number = done
+            return self._adopt(t, attempt, kind_done, doc_id, number)
         if status in cancelled:
             self.store.transfers.mark_skipped(
                 t, "the order was cancelled in the shop before it was transferred"
@@ -307,11 +366,10 @@ class OrderFlow:
         self.ctx.plugins.set_wire(wire)
         kind = t.document_type or self.settings.document_type
         reference = order.reference or order.number
-        if t.intent_key:  # an earlier attempt may have created the document: look before creating
-            found = await self.find_document(t.intent_key, kind)
-            if found is not None:
-                outcome = self._adopt(t, attempt, kind, found, None)
-                await self.write_back(t, str(found.Id), None, report, kind=kind)
+        if t.intent_key or self._predates_connection(wire):
+            # an earlier attempt (or installation) may have created the document: look before creating
+            outcome = await self._look_before_create(t, attempt, t.intent_key or reference, kind, report)
+            if outcome is not None:
                 return outcome
         plan = await self.plan(order, kind)
         plugins = self.ctx.plugins
@@ -326,17 +384,136 @@ class OrderFlow:
         sent = {"order": order.order_id, "document": _summary(plan.body), "shop_totals": _shop_totals(order)}
         self.store.journal.update(attempt, request=sent)
         crash_point("before_create")
+        t.sent_at = self.store.transfers.mark_sent(t).sent_at  # from here on, the document may exist
 
-        async def reconcile() -> Any:
-            return await self.find_document(reference, kind)
-
-        created = await self._create(kind, plan.body, reconcile)
+        try:
+            created = await self._create(kind, plan.body, reference)
+        except ApiError as exc:
+            if not is_ambiguous(exc):  # a plain refusal: nothing was created
+                t.sent_at = self.store.transfers.mark_sent(t, sent=False).sent_at
+            raise
         self.ctx.cache[f"order:{t.starweb_order_id}"] = wire  # booking reads it this sweep, not the shop
         crash_point("after_create")
         doc = created if isinstance(created, dict) else created.model_dump(by_alias=True)
         return await self._record(t, attempt, plan, doc, report)
 
-    async def _create(self, kind: str, body: dict[str, Any], reconcile: Any) -> Any:
+    def _predates_connection(self, wire: dict[str, Any]) -> bool:
+        """The order was placed before this connection existed: another installation may have sent it."""
+        placed = wire.get("createdAt")
+        created = self.ctx.connection.created_at
+        if not placed or created is None:
+            return False
+        try:
+            when = datetime.fromisoformat(str(placed).replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        return when < created
+
+    async def _look_before_create(
+        self, t: Transfer, attempt: int, reference: str, kind: str, report: SweepReport
+    ) -> str | None:
+        """Adopt what Visma holds for the order; wait in doubt while a lost create may still land.
+
+        Returns the outcome, or None when nothing was found and a create may be sent.
+        """
+        docs = await self.find_documents(reference, kind)
+        if len(docs) > 1:
+            return await self._resolve_duplicates(t, attempt, docs, report)
+        if docs:
+            found_kind, doc_id, number = _created_document(*docs[0], kind)
+            outcome = self._adopt(t, attempt, found_kind, doc_id, number)
+            await self.write_back(t, doc_id, number, report, kind=found_kind)
+            return outcome
+        if t.sent_at is not None:
+            until = t.sent_at + timedelta(seconds=self.settings.in_doubt_grace_s)
+            if utcnow() < until:
+                what = "the create of its Visma document was sent but no answer came back"
+                self._in_doubt(t, attempt, what, until)
+                report.add(TransferState.IN_DOUBT.value, t.starweb_order_id, self._doubt_reason(what, until))
+                return TransferState.IN_DOUBT.value
+        return None
+
+    async def _resolve_duplicates(
+        self, t: Transfer, attempt: int, docs: list[tuple[str, dict[str, Any]]], report: SweepReport
+    ) -> str:
+        """Two or more documents carry the order's reference (a late answer landed after a re-create).
+
+        Drafts can be deleted: one document is kept (an invoice or order over a draft, else the first
+        created) and every extra draft is deleted and recorded on the order. Two Visma orders or
+        invoices cannot be undone here: the order goes to `needs_review` with both numbers.
+        """
+        rank = {"invoice": 0, "order": 1, "invoice_draft": 2}
+        ordered = sorted(docs, key=lambda kd: (rank.get(kd[0], 3), str(kd[1].get("CreatedUtc") or "")))
+        keep_kind, keep = ordered[0]
+        extra = ordered[1:]
+        if any(k != "invoice_draft" for k, _ in extra):
+            numbers = ", ".join(f"{k} {_doc_number(d) or d.get('Id')}" for k, d in ordered)
+            reason = (
+                f"Visma holds {len(ordered)} documents for this order ({numbers}), created when an answer "
+                "was lost; remove the extra one in Visma, then retry the order"
+            )
+            self.store.transfers.mark_needs_review(
+                t,
+                reason,
+                {
+                    "documents": [
+                        {"kind": k, "id": str(d.get("Id")), "number": _doc_number(d)} for k, d in docs
+                    ]
+                },
+                visma_document_id=str(keep.get("Id")),
+                visma_document_number=_doc_number(keep),
+            )
+            self.store.journal.finish(attempt, TransferState.NEEDS_REVIEW, error=reason)
+            report.add("needs_review_reason", t.starweb_order_id, reason)
+            return TransferState.NEEDS_REVIEW.value
+        deleted = []
+        for _, draft in extra:
+            with contextlib.suppress(NotFoundError):  # already gone
+                await self.ctx.visma.drafts.delete(str(draft["Id"]))
+            deleted.append(str(draft["Id"]))
+            log.warning("order.duplicate_draft_deleted", visma_id=str(draft["Id"]), kept=str(keep.get("Id")))
+        warning = Warning(
+            code="duplicate_deleted",
+            message=(
+                f"a second Visma draft for this order ({', '.join(deleted)}), created when an answer was "
+                f"lost, was deleted; kept {keep_kind} {_doc_number(keep) or keep.get('Id')}"
+            ),
+            value=",".join(deleted),
+        )
+        keep_kind, keep_id, keep_number = _created_document(keep_kind, keep, t.document_type or keep_kind)
+        outcome = self._adopt(
+            t, attempt, keep_kind, keep_id, keep_number, warnings=[warning], deleted=deleted
+        )
+        report.add("duplicate_deleted")
+        await self.write_back(t, keep_id, keep_number, report, kind=keep_kind)
+        return outcome
+
+    def _in_doubt(self, t: Transfer, attempt: int, what: str, until: datetime) -> None:
+        reason = self._doubt_reason(what, until)
+        try:
+            self.store.transfers.mark_waiting(t, reason, until, state=TransferState.IN_DOUBT)
+        except ClaimLost:
+            return
+        self.store.journal.finish(attempt, TransferState.IN_DOUBT, error=reason)
+        log.info("order.in_doubt", until=until.isoformat())
+
+    @staticmethod
+    def _doubt_reason(what: str, until: datetime) -> str:
+        return (
+            f"In doubt: {what}; Visma may still apply it, so shopbridge looks again at "
+            f"{until:%H:%M:%S} UTC before it creates anything"
+        )
+
+    async def _create(self, kind: str, body: dict[str, Any], reference: str) -> Any:
+        """Send the create. A lost answer is looked up once; not found, it is in doubt (never resent)."""
+
+        async def reconcile() -> Any:
+            docs = await self.find_documents(reference, kind)
+            if docs:
+                return docs[0][1]
+            raise CreateInDoubt("the create of its Visma document was sent but no answer came back")
+
         if kind == "order":
             return await self.ctx.visma.orders.create(body, reconcile=reconcile)
         return await self.ctx.visma.drafts.create(body, reconcile=reconcile)
@@ -376,18 +553,19 @@ class OrderFlow:
         t: Transfer,
         attempt: int,
         kind: str,
-        found: Any,
+        doc_id: str,
         number: Any,
+        *,
+        warnings: list[Warning] | None = None,
+        deleted: list[str] | None = None,
     ) -> str:
-        """An earlier attempt created the document: record it instead of creating another."""
-        doc = found if isinstance(found, dict) else (found.model_dump(by_alias=True) if found else {})
-        # an invoice made from our draft or order: the transfer keeps the document it created
-        doc_id = str(doc.get("CreatedFromDraftId") or doc.get("CreatedFromOrderId") or doc.get("Id") or found)
-        number = number or doc.get("Number") or doc.get("InvoiceNumber")
-        self.store.transfers.mark_transferred(t, doc_id, number, document_type=kind)
-        self.store.journal.finish(
-            attempt, TransferState.TRANSFERRED, response={"id": doc_id, "number": number, "adopted": True}
-        )
+        """An earlier attempt created the document (`doc_id`): record it instead of creating another."""
+        number = None if number is None else str(number)
+        self.store.transfers.mark_transferred(t, doc_id, number, document_type=kind, warnings=warnings)
+        response: dict[str, Any] = {"id": doc_id, "number": number, "adopted": True}
+        if deleted:
+            response["deleted_duplicates"] = deleted
+        self.store.journal.finish(attempt, TransferState.TRANSFERRED, response=response)
         log.info("order.adopted", visma_id=doc_id)
         return TransferState.TRANSFERRED.value
 
@@ -404,12 +582,20 @@ class OrderFlow:
             report.add("write_back_pending")
 
     def _wait(
-        self, t: Transfer, attempt: int, reason: str, *, fix: bool, error_id: str | None = None
+        self,
+        t: Transfer,
+        attempt: int,
+        reason: str,
+        *,
+        fix: bool,
+        error_id: str | None = None,
+        retry_at: datetime | None = None,
     ) -> None:
         state = TransferState.WAITING_FOR_FIX if fix else TransferState.PENDING
-        retry_at = None if fix else utcnow() + backoff(t.attempts, base=_RETRY_BASE)
+        if not fix and retry_at is None:
+            retry_at = utcnow() + backoff(t.attempts, base=_RETRY_BASE)
         try:
-            self.store.transfers.mark_waiting(t, reason, retry_at, state=state)
+            self.store.transfers.mark_waiting(t, reason, None if fix else retry_at, state=state)
         except ClaimLost:
             return
         error = f"{reason} [Visma ErrorId {error_id}]" if error_id else reason
@@ -505,9 +691,7 @@ class OrderFlow:
                 except NotFoundError:
                     customer = None
             if customer is None:
-                customer = await self._find_customer(order)
-            if customer is None:
-                customer = await self._create_customer(order, warnings)
+                customer = await self._find_or_create_customer(order, warnings)
             if binding is None or binding.visma_id != str(customer["Id"]):
                 self.store.bindings.bind(
                     self.ctx.id,
@@ -520,6 +704,48 @@ class OrderFlow:
                 customer = await self._switch_currency(customer, order.currency, warnings)
             self.ref.customers[str(customer["Id"])] = customer
             return customer
+
+    async def _find_or_create_customer(self, order: Order, warnings: list[Warning]) -> dict[str, Any]:
+        """Find the customer in Visma, else create it: serialised per Visma company and e-mail/org
+        number across every process (a lease), so two workers never create one customer twice.
+
+        A create whose answer is lost keeps the lease until the grace period ends (a late answer may
+        still land) and the order waits in doubt; then the next attempt looks again first.
+        """
+        customer = await self._find_customer(order)
+        if customer is not None:  # found: nothing to create, nothing to serialise
+            return customer
+        c = order.customer
+        ident = f"org:{c.org_number}" if c.is_company and c.org_number else f"email:{(c.email or '').lower()}"
+        if ident in ("org:", "email:"):
+            ident = f"id:{c.source_id}"
+        root = self.ctx.connection.parent_id or self.ctx.id
+        grace = timedelta(seconds=self.settings.in_doubt_grace_s)
+        ttl = max(grace, self.stale_after)  # a holder that dies mid-create may still have it land
+        name = f"customer:{root}:{ident.lower()}"
+        try:
+            async with self.store.leases.held(
+                name, holder_name(self.ctx.worker), ttl, wait_s=10, steal_from_dead=False
+            ) as lease:
+                customer = await self._find_customer(order)  # again: another process may just have made it
+                if customer is not None:
+                    return customer
+
+                async def reconcile() -> Any:
+                    found = await self._find_customer(order)
+                    if found is None:
+                        self.store.leases.extend_to(lease, utcnow() + grace)
+                        raise CreateInDoubt(
+                            f"the create of customer {c.email or c.org_number or c.source_id} in Visma "
+                            "was sent but no answer came back"
+                        )
+                    return found
+
+                return await self._create_customer(order, warnings, reconcile=reconcile)
+        except LeaseBusy as exc:
+            raise Busy(
+                "another worker is creating this order's customer in Visma right now; retrying shortly"
+            ) from exc
 
     async def _find_customer(self, order: Order) -> dict[str, Any] | None:
         c = order.customer
@@ -536,7 +762,9 @@ class OrderFlow:
         same_currency = [x for x in candidates if (x.CurrencyCode or "SEK") == order.currency]
         return (same_currency or candidates)[0].model_dump(by_alias=True)
 
-    async def _create_customer(self, order: Order, warnings: list[Warning]) -> dict[str, Any]:
+    async def _create_customer(
+        self, order: Order, warnings: list[Warning], *, reconcile: Any = True
+    ) -> dict[str, Any]:
         terms = await self.ref.default_terms_id(self.settings.terms_of_payment_id)
         if terms is None:
             raise OrderInputError("the Visma company has no terms of payment for sales; add one in Visma")
@@ -549,7 +777,7 @@ class OrderFlow:
         )
         warnings += more
         body = await plugged(self.ctx.plugins.customer_body(body, order=order))
-        created = await self.ctx.visma.customers.create(body)
+        created = await self.ctx.visma.customers.create(body, reconcile=reconcile)
         log.info("customer.created", visma_id=str(created.Id))
         return created.model_dump(by_alias=True)
 
@@ -666,18 +894,45 @@ class OrderFlow:
         return await self.ref.article_ref(created)
 
     # ------------------------------------------------------------------ reconciliation
-    async def find_document(self, reference: str, kind: str) -> Any:
-        """A Visma draft, order or invoice carrying `reference` (this order's) of this shop, or None."""
-        field_name = self.settings.reference_field
-        flt = odata_eq(field_name, reference)
-        places = [self.ctx.visma.orders] if kind == "order" else [self.ctx.visma.drafts]
-        places.append(self.ctx.visma.invoices)  # the accountant (or booking) may have converted it meanwhile
+    async def find_documents(self, reference: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every Visma draft or order (by `kind`) and invoice of this shop carrying `reference`, as
+        (kind, document)."""
+        flt = odata_eq(self.settings.reference_field, reference)
+        visma = self.ctx.visma
+        own = ("order", visma.orders) if kind == "order" else ("invoice_draft", visma.drafts)
+        places = [own, ("invoice", visma.invoices)]  # the accountant may have converted it
         scope = ShopScope(self.ctx)  # multishop: never another shop's document with the same reference
-        for resource in places:
-            found = await scope.first(resource, flt)
-            if found is not None:
-                return found
-        return None
+        out: list[tuple[str, dict[str, Any]]] = []
+        for found_kind, resource in places:
+            for doc in await scope.all(resource, flt):
+                out.append((found_kind, doc if isinstance(doc, dict) else doc.model_dump(by_alias=True)))
+        converted = {str(d.get("CreatedFromDraftId")) for k, d in out if k == "invoice"}
+        # an invoice made from one of the drafts found is that draft, not a second document
+        return [(k, d) for k, d in out if not (k == "invoice_draft" and str(d.get("Id")) in converted)]
+
+    async def find_document(self, reference: str, kind: str) -> dict[str, Any] | None:
+        """The Visma document carrying `reference` (the first, when several do), or None."""
+        docs = await self.find_documents(reference, kind)
+        return docs[0][1] if docs else None
+
+
+def _doc_number(doc: dict[str, Any]) -> str | None:
+    number = doc.get("Number") or doc.get("InvoiceNumber")
+    return None if number is None else str(number)
+
+
+def _created_document(found_kind: str, doc: dict[str, Any], kind: str) -> tuple[str, str, str | None]:
+    """(kind, id, number) of the document the order flow created, for one found by reference.
+
+    An invoice converted from our draft or order (by the accountant, or by booking) stands for that
+    draft or order: the transfer keeps the document it created, which booking and status follow.
+    """
+    source = doc.get("CreatedFromDraftId") or doc.get("CreatedFromOrderId")
+    if found_kind == "invoice" and source:
+        return kind, str(source), None
+    if found_kind == "invoice_draft" and kind == "invoice":  # not booked yet: booking takes it on
+        return kind, str(doc.get("Id")), _doc_number(doc)
+    return found_kind, str(doc.get("Id")), _doc_number(doc)
 
 
 # ---------------------------------------------------------------------- totals check
@@ -794,3 +1049,4 @@ def _rate(rate: Decimal) -> str:
 
 
 _RETRY_BASE = timedelta(seconds=30)
+_BUSY_RETRY = timedelta(seconds=5)

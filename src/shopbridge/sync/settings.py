@@ -300,6 +300,16 @@ class ConnectionSettings(BaseModel):
     poll_interval_s: float = Field(60.0, ge=1.0)
     max_attempts: int = Field(8, ge=1, description="Automatic retries before an order waits for a person")
     totals_tolerance: Decimal = Field(Decimal("0.01"), description="Allowed rounding difference per figure")
+    order_concurrency: int = Field(8, ge=1, le=64, description="Orders of one connection worked on at once")
+    visma_rate_scope: Literal["client", "company"] = Field(
+        "client",
+        description="Visma's 600/min per endpoint counted per app (client id) or per app and company",
+    )
+    in_doubt_grace_s: float = Field(
+        120.0,
+        ge=0.0,
+        description="After a create whose answer was lost: seconds to wait before looking again and creating",
+    )
 
     @field_validator("shipping_articles", "fee_articles", "discount_articles", "coding_by_rate")
     @classmethod

@@ -2,8 +2,9 @@
 
 What it adds to `ApiClient`:
 - a bearer token from `VismaOAuth`, refreshed shortly before expiry and once on a 401;
-- the rate limit: one process-wide limiter per client id (`shared_limiter`), one bucket per
-  endpoint (the first path segment after /v2, which is how Visma counts: 600 per minute each); a 429
+- the rate limit: one limiter per client id (`shared_limiter`: per process, or with Redis across
+  every process and machine), one bucket per endpoint (the first path segment after /v2, which is
+  how Visma counts: 600 per minute each), or per endpoint and company with `rate_scope`; a 429
   with ErrorCode 4010 is waited out ("Try again in N seconds") and the call repeated;
 - Visma's error body as typed exceptions (`shopbridge.visma.errors`);
 - exact money: JSON numbers decoded as `Decimal` and sent back digit for digit;
@@ -156,7 +157,10 @@ class VismaClient(ApiClient):
         page_size: int = DEFAULT_PAGE_SIZE,
         refresh_margin_s: float = 60.0,
         reconcile_delay_s: float = 1.0,
+        rate_scope: str = "",
     ) -> None:
+        """`rate_scope`: counted per client id and endpoint ("") or also per this scope (a company)."""
+        self.rate_scope = rate_scope
         super().__init__(
             api_base,
             timeout=timeout,
@@ -200,6 +204,8 @@ class VismaClient(ApiClient):
 
     def limit_key(self, method: str, path: str) -> str:
         segment = path.split("?", 1)[0].strip("/").split("/", 1)[0].lower()
+        if self.rate_scope:
+            return f"{self.oauth.client_id}:{self.rate_scope}:{segment}"
         return f"{self.oauth.client_id}:{segment}"
 
     def decode(self, response: httpx.Response) -> Any:

@@ -3,8 +3,9 @@
 Visma rotates refresh tokens: every refresh returns a new pair and kills the old refresh token. So
 the new pair is written to the `TokenStore` before anything uses it, and concurrent refreshes are
 collapsed into one: one `asyncio.Lock` per `VismaOAuth`, the store's own lock when it has one
-(`FileTokenStore` locks across processes), and before refreshing the stored pair is reloaded; when
-its refresh token differs from the one the caller held, someone else already rotated it and the
+(the store's `StoreTokenStore` locks in the database, across processes and machines;
+`FileTokenStore` with an OS file lock, POSIX or Windows), and before refreshing the stored pair is
+reloaded; when its refresh token differs from the one the caller held, someone else already rotated it and the
 stored pair is used as is. Tokens never appear in logs, reprs or error messages.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fcntl
 import hmac
 import json
 import os
@@ -170,8 +170,8 @@ class MemoryTokenStore:
 class FileTokenStore:
     """Keeps the pair in a JSON file (mode 0600, replaced atomically), unencrypted: for tests and dev.
 
-    `lock()` takes an exclusive `flock` on `<path>.lock`, so refreshes are serialised across
-    processes and across instances of this class.
+    `lock()` takes an exclusive OS lock on `<path>.lock` (`flock` on POSIX, `msvcrt.locking` on
+    Windows), so refreshes are serialised across the processes of one machine.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, lock_poll_s: float = 0.01) -> None:
@@ -214,15 +214,30 @@ class FileTokenStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await asyncio.sleep(self.lock_poll_s)
+            while not _try_lock_file(fd):
+                await asyncio.sleep(self.lock_poll_s)
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+
+def _try_lock_file(fd: int) -> bool:
+    """Take an exclusive lock on an open file without waiting; False when another process has it."""
+    if os.name == "nt":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 # -- the identity server client -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopbridge.sandbox.common.defaults import ADMIN_PREFIX
-from shopbridge.sandbox.common.faults import FaultInjector, reset_connection
+from shopbridge.sandbox.common.faults import FaultInjector, apply_late, reset_connection
 from shopbridge.sandbox.common.ratelimit import SlidingWindowLimiter
 from shopbridge.sandbox.common.spec import SpecValidator, Violation, format_path, get_validator
 from shopbridge.sandbox.settings import SandboxSettings
@@ -295,7 +295,7 @@ class SandboxMiddleware:
                         body, headers = rt.limited_body(retry_after)
                         await _send_json(send_wrapper, 429, body, headers)
                         return
-            decision = rt.faults.decide(path)
+            decision = rt.faults.decide(path, method)
             if decision.latency_s:
                 await asyncio.sleep(decision.latency_s)
             if decision.action == "reset":
@@ -309,6 +309,10 @@ class SandboxMiddleware:
                 return
             if decision.action == "hang":
                 await asyncio.sleep(decision.hang_s)
+            if decision.action == "late":  # applied after the client gave up; it never sees an answer
+                status[0] = "late"
+                await apply_late(self.app, scope, receive, decision.late_s)
+                return
             try:
                 await self.app(scope, receive, send_wrapper)
             except Exception:

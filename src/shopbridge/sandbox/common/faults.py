@@ -1,4 +1,11 @@
-"""Reproducible fault injection: latency, 5xx answers, hangs and connection resets."""
+"""Reproducible fault injection: latency, 5xx answers, hangs, connection resets and late deliveries.
+
+A late delivery is the fault that makes "exactly once" hard: a write (POST, PUT, PATCH, DELETE)
+reaches the server, the client gives up waiting (its timeout), and only then does the server apply
+it. The client saw no answer; a look right away finds nothing; the write lands anyway, later. The
+sandbox holds such a request `late_s` seconds (longer than the client's timeout), then applies it
+and throws the answer away (`apply_late`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ from typing import Any, Literal
 
 from shopbridge.sandbox.settings import FaultSettings
 
-FaultAction = Literal["error", "hang", "reset"]
+FaultAction = Literal["error", "hang", "reset", "late"]
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ERROR_STATUSES = (500, 502, 503)
 
 
@@ -26,6 +34,7 @@ class FaultDecision:
     action: FaultAction | None = None
     status: int = 0  # for action == "error"
     hang_s: float = 0.0  # for action == "hang"
+    late_s: float = 0.0  # for action == "late"
 
 
 NO_FAULT = FaultDecision()
@@ -40,14 +49,15 @@ class FaultInjector:
 
     Holds (and mutates in place) the `FaultSettings` it was given, so code that kept a reference
     sees run-time changes. Per request one random number picks reset / error / hang with the
-    configured rates (in that order); latency applies to every matching request.
+    configured rates (in that order: reset, error, hang, late); latency applies to every matching
+    request. A late delivery is only drawn for writes; a read that draws it is answered normally.
     """
 
     def __init__(self, settings: FaultSettings | None = None) -> None:
         self.settings = settings if settings is not None else FaultSettings()
         self._lock = threading.Lock()
         self._rng = random.Random(self.settings.seed)
-        self.counts: dict[str, int] = {"latency": 0, "error": 0, "hang": 0, "reset": 0}
+        self.counts: dict[str, int] = {"latency": 0, "error": 0, "hang": 0, "reset": 0, "late": 0}
 
     # ------------------------------------------------------------------ settings
 
@@ -95,10 +105,10 @@ class FaultInjector:
     @property
     def active(self) -> bool:
         s = self.settings
-        return bool(s.latency_ms or s.error_rate or s.hang_rate or s.reset_rate)
+        return bool(s.latency_ms or s.error_rate or s.hang_rate or s.reset_rate or s.late_rate)
 
-    def decide(self, path: str) -> FaultDecision:
-        """The fault for one request to `path` (draws from the shared RNG only when faults are on)."""
+    def decide(self, path: str, method: str = "GET") -> FaultDecision:
+        """The fault for one `method` request to `path` (draws from the RNG only when faults are on)."""
         s = self.settings
         if not self.active or not self.applies(path):
             return NO_FAULT
@@ -108,7 +118,7 @@ class FaultInjector:
                 self.counts["latency"] += 1
             action: FaultAction | None = None
             status = 0
-            if s.reset_rate or s.error_rate or s.hang_rate:
+            if s.reset_rate or s.error_rate or s.hang_rate or s.late_rate:
                 r = self._rng.random()
                 if r < s.reset_rate:
                     action = "reset"
@@ -117,11 +127,15 @@ class FaultInjector:
                     status = self._rng.choice(ERROR_STATUSES)
                 elif r < s.reset_rate + s.error_rate + s.hang_rate:
                     action = "hang"
+                elif r < s.reset_rate + s.error_rate + s.hang_rate + s.late_rate:
+                    action = "late" if method.upper() in WRITE_METHODS else None
                 if action:
                     self.counts[action] += 1
         if not latency and action is None:
             return NO_FAULT
-        return FaultDecision(latency_s=latency, action=action, status=status, hang_s=float(s.hang_s))
+        return FaultDecision(
+            latency_s=latency, action=action, status=status, hang_s=float(s.hang_s), late_s=float(s.late_s)
+        )
 
     def reset_counts(self) -> None:
         with self._lock:
@@ -180,3 +194,34 @@ async def reset_connection(send: Any) -> None:
     # let the server notice the lost connection before the app returns
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+async def apply_late(app: Any, scope: Any, receive: Any, late_s: float) -> None:
+    """Read the whole request now, apply it to `app` after `late_s` seconds, drop its answer.
+
+    The client's connection is left without an answer until then (it times out and gives up); the
+    write lands afterwards, as a slow gateway or a lost response does to a real API.
+    """
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    await asyncio.sleep(late_s)
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}  # the client is long gone
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def discard(_message: Any) -> None:
+        return None
+
+    await app(dict(scope), replay, discard)

@@ -149,6 +149,9 @@ def create_app(
         )
 
     prefixes = [(1, STARWEB_API_PREFIX)] + [(k, f"/shops/{k}{STARWEB_API_PREFIX}") for k in shops]
+    # each include nests the app's lifespan in the router's (empty) one: hundreds of shops would
+    # overflow the stack at startup, so the app keeps its own
+    lifespan = app.router.lifespan_context
     for shop_no, prefix in prefixes:
         app.include_router(api_core.token_router, prefix=prefix, dependencies=[Depends(bind_shop(shop_no))])
         for module in (api_core, api_customers, api_products, api_orders):
@@ -157,6 +160,7 @@ def create_app(
                 prefix=prefix,
                 dependencies=[Depends(bind_shop(shop_no)), Depends(require_token)],
             )
+    app.router.lifespan_context = lifespan
     app.include_router(admin_router(context))
     return app
 
