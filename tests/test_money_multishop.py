@@ -97,7 +97,7 @@ async def test_look_ups_by_reference_are_scoped_to_the_shop(env: MultiEnv) -> No
     doc = env.transfer_k(2, two["orderId"]).visma_document_id
     reference = f"ms-2 {two['orderId']}"
     async with env.context_k(2) as ctx:
-        assert str((await OrderFlow(ctx).find_document(reference, "invoice_draft")).Id) == doc
+        assert str((await OrderFlow(ctx).find_document(reference, "invoice_draft"))["Id"]) == doc
     async with env.context_k(1) as ctx:  # shop 1 never adopts shop 2's document, whatever it carries
         assert await OrderFlow(ctx).find_document(reference, "invoice_draft") is None
 

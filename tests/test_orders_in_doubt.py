@@ -194,6 +194,7 @@ async def test_fresh_data_directory_adopts_a_draft_converted_to_an_invoice(env: 
     assert await env.documents_for(oid) == []
     state, t = await _fresh_flow(env, tmp_path, oid)
     assert state == TransferState.TRANSFERRED, t.last_error
-    assert t.visma_document_id == str(invoice.Id)
+    # the transfer keeps the draft it created (booking and the status flow follow the draft's invoice)
+    assert t.visma_document_id == str(invoice.CreatedFromDraftId) == str(draft["Id"])
     assert await env.documents_for(oid) == []  # no new draft
     assert len(await env.documents_for(oid, "customerinvoices")) == 1
