@@ -1,6 +1,6 @@
 """portal: tenants, users, sessions, one-time links, sign-in throttle, notifications; order search facts
 
-Revision ID: 0010
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-01
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -3,8 +3,8 @@
 Two shops may send events whose uuids collide (or a forged body may reuse another shop's uuid): a
 resend is a resend only within one connection.
 
-Revision ID: 0009
-Revises: 0010 (chained after the portal migration that landed first)
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0010"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
