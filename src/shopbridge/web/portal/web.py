@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -104,10 +105,17 @@ def build_env() -> Environment:
     return env
 
 
+SHOWN_TZ = ZoneInfo("Europe/Stockholm")
+"""Times are stored in UTC and shown in Swedish time (the merchants' and their accountants' clock)."""
+
+
 def format_when(value: datetime | None) -> str:
+    """A stored time (UTC, naive or aware) as Swedish local time, `YYYY-MM-DD HH:MM`."""
     if value is None:
         return "–"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(SHOWN_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def format_money(value: Any, currency: str | None = None) -> str:
