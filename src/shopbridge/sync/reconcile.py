@@ -72,7 +72,7 @@ WAITING_STATES = {
     TransferState.WAITING_FOR_QUOTA: "waits for quota",
     TransferState.NEEDS_REVIEW: "needs review",
 }
-_KIND_PATH = {"invoice_draft": "drafts", "order": "orders", "invoice": "invoices"}
+_KIND_NAME = {"invoice_draft": "draft", "order": "order", "invoice": "invoice"}
 
 
 # ---------------------------------------------------------------------- the period
@@ -285,7 +285,7 @@ class Document:
     @property
     def name(self) -> str:
         number = self.raw.get("Number") or self.raw.get("InvoiceNumber")
-        what = {"invoice_draft": "draft", "order": "order", "invoice": "invoice"}[self.kind]
+        what = _KIND_NAME[self.kind]
         return f"{what} {number}" if number else f"{what} {self.id}"
 
     @property
@@ -509,7 +509,7 @@ def _one_order(
         named = t.visma_document_number or t.visma_document_id
         return differ(
             MISSING_IN_VISMA,
-            f"order {oid} was transferred as {_KIND_PATH.get(t.document_type or '', 'document')} {named}, "
+            f"order {oid} was transferred as {_KIND_NAME.get(t.document_type or '', 'document')} {named}, "
             "which Visma no longer has (deleted?) while the shop still counts the sale",
         )
     line.document = ", ".join(d.name for d in docs)
