@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ from shopbridge.sync.reconcile import (
     running_months,
 )
 from status_env import skus
-from e2e import Env, env_fixture
+
+from e2e import STARWEB_LIMIT, Env, env_fixture
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -178,7 +179,7 @@ async def test_each_kind_of_difference_is_reported_with_exit_1(env: Env, tmp_pat
     assert settled.returncode == 0, settled.stdout
 
 
-def test_periods_are_shop_months() -> None:
+async def test_periods_are_shop_months() -> None:
     p = Period.month("2026-03")
     start, end = p.bounds(ZoneInfo("Europe/Stockholm"))
     assert start == datetime(2026, 2, 28, 23, 0, tzinfo=UTC)  # CET
@@ -187,3 +188,35 @@ def test_periods_are_shop_months() -> None:
     assert Period(p.first, p.first).label == "2026-03-01..2026-03-01"
     with pytest.raises(ValueError, match="YYYY-MM"):
         Period.month("2026-13")
+
+
+async def test_the_engine_reconciles_after_a_sweep_once_a_day(env: Env) -> None:
+    from shopbridge.engine.embedded import EmbeddedSweeper
+
+    conn = env.store.connections.find("e2e")
+    before = latest_result(env.store, conn.id, MONTH.label)
+    assert before is not None
+    sweeper = EmbeddedSweeper(env.store, reconcile_every=timedelta(0), starweb_rate_limit=STARWEB_LIMIT)
+    try:
+        await sweeper.sweep(str(conn.id), [])
+    finally:
+        await sweeper.aclose()
+    after = latest_result(env.store, conn.id, MONTH.label)
+    assert after is not None and after.ran_at > before.ran_at
+
+
+async def test_the_portal_shows_the_months_reconciliation(tmp_path: Path) -> None:
+    from portal_env import build_tenancy
+    from shopbridge.sync.reconcile import ReconcileResult, store_result
+
+    tenancy = build_tenancy(tmp_path)
+    conn_id = tenancy.ids["a"]["connection"]
+    page = tenancy.client("a").get(f"/shops/{conn_id}/settings")
+    assert page.status_code == 200 and 'id="reconciliation"' not in page.text  # nothing reconciled yet
+    result = ReconcileResult("shop-a", conn_id, MONTH.label, datetime.now(UTC).isoformat(), orders=3)
+    result.shop_gross["SEK"] = result.visma_gross["SEK"] = Decimal("1234.50")
+    store_result(tenancy.store, result)
+    page = tenancy.client("a").get(f"/shops/{conn_id}/settings")
+    assert page.status_code == 200 and 'id="reconciliation"' in page.text
+    assert f"{MONTH.label}: 3 orders; 1,234.50 SEK incl. VAT in the shop = in Visma" in page.text
+    tenancy.store.close()

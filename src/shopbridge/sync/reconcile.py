@@ -634,16 +634,25 @@ def running_months(now: datetime | None = None, tz: ZoneInfo | None = None) -> l
 
 
 async def reconcile_due(
-    ctx: ConnectionContext, *, every: timedelta = RECONCILE_EVERY, now: datetime | None = None
+    ctx: ConnectionContext,
+    *,
+    every: timedelta = RECONCILE_EVERY,
+    now: datetime | None = None,
+    first_at_once: bool = True,
 ) -> list[ReconcileResult]:
     """The engine's daily run: the running and the previous month, once per `every`; each unexplained
-    difference is put on its order, each result stored. Returns the results (none when not due)."""
+    difference is put on its order, each result stored. Returns the results (none when not due).
+
+    Without `first_at_once` a connection never reconciled starts its clock instead (the first run comes
+    `every` later: a new connection's first sweeps are not slowed down by it)."""
     now = now or utcnow()
     store = ctx.store
     last = store.cursors.get(ctx.id, LAST_RUN_CURSOR)
-    if last is not None and now - datetime.fromisoformat(last) < every:
+    due = first_at_once if last is None else now - datetime.fromisoformat(last) >= every
+    if due or last is None:  # stamped first: two workers rarely both run it
+        store.cursors.set(ctx.id, LAST_RUN_CURSOR, now.isoformat())
+    if not due:
         return []
-    store.cursors.set(ctx.id, LAST_RUN_CURSOR, now.isoformat())  # first: two workers rarely both run it
     results = []
     for period in running_months(now, shop_zone(ctx)):
         result = await reconcile(ctx, period)
