@@ -220,3 +220,37 @@ async def test_the_portal_shows_the_months_reconciliation(tmp_path: Path) -> Non
     assert page.status_code == 200 and 'id="reconciliation"' in page.text
     assert f"{MONTH.label}: 3 orders; 1,234.50 SEK incl. VAT in the shop = in Visma" in page.text
     tenancy.store.close()
+
+
+async def test_reconcile_exits_0_on_the_demos_data_directory(tmp_path: Path) -> None:
+    from shopbridge.demo import restart_sandboxes
+
+    environ = {**os.environ, "COLUMNS": "250"}
+    base = [sys.executable, "-m", "shopbridge"]
+    demo = subprocess.run(
+        [*base, "demo", "--no-serve", "--data-dir", str(tmp_path)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert demo.returncode == 1, demo.stdout + demo.stderr  # the demo's bad orders wait on purpose
+    starweb, visma = restart_sandboxes(tmp_path)
+    try:
+        today = datetime.now(ZoneInfo("Europe/Stockholm")).date()
+        span = ["--from", str(today - timedelta(days=200)), "--to", str(today)]
+        for period in ([], span):
+            out = subprocess.run(
+                [*base, "--data-dir", str(tmp_path), "reconcile", *period],
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            assert out.returncode == 0, out.stdout + out.stderr
+            verdict = out.stdout.strip().splitlines()[-1]
+            assert "in the shop = in Visma" in verdict and verdict.endswith("0 unexplained differences")
+            assert "waiting with a reason" in verdict
+    finally:
+        starweb.stop()
+        visma.stop()
