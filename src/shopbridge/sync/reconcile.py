@@ -55,6 +55,7 @@ RESULT_CURSOR = "reconcile.{period}"
 LAST_RUN_CURSOR = "reconcile.last_run"
 RECONCILE_EVERY = timedelta(days=1)
 VISMA_PAGE = 1000  # Visma's largest page: fewest list calls
+LOOKUP_BATCH = 500
 
 NO_TRANSFER = "no_transfer"
 MISSING_IN_VISMA = "missing_in_visma"
@@ -383,7 +384,10 @@ async def reconcile(ctx: ConnectionContext, period: Period) -> ReconcileResult:
         day = local_date(wire.get("createdAt"), tz)
         if wire.get("isComplete") and day is not None and period.first <= day <= period.last:
             wires[str(wire["orderId"])] = wire
-    transfers = ctx.store.transfers.by_orders(ctx.id, wires)
+    transfers: dict[str, Transfer] = {}
+    ids = list(wires)
+    for i in range(0, len(ids), LOOKUP_BATCH):  # bounded IN lists (SQLite's variable limit)
+        transfers |= ctx.store.transfers.by_orders(ctx.id, ids[i : i + LOOKUP_BATCH])
     found = await visma_documents(ctx, start)
     docs = [d for d in found if not d.raw.get("IsCreditInvoice")]
     credited = {
@@ -499,7 +503,8 @@ def _one_order(
 
     if state == TransferState.SKIPPED:
         return apart("skipped", t.last_error or "skipped")
-    if not docs and state != TransferState.TRANSFERRED:
+    if state not in (TransferState.TRANSFERRED, TransferState.NEEDS_REVIEW) or (review and not docs):
+        # not transferred yet: a document found (a lost answer) is adopted by the next attempt
         return apart("waiting", t.last_error or WAITING_STATES.get(state, state.value))
     in_shop_cancelled = wire.get("statusId") in cancelled
     if not docs:
