@@ -166,6 +166,8 @@ CASES = [
     Case("ops-public", ("run", "--port", "0", "--ops-host", "0.0.0.0"), 2, ("--ops-token",)),
     Case("unknown-connection", ("sync", "--connection", "nosuch"), 2, ("no connection named 'nosuch'",)),
     Case("usage-month", ("usage", "--month", "2024-13"), 2, ("2024-13",)),
+    Case("reconcile-month", ("reconcile", "--month", "2024-13"), 2, ("2024-13", "YYYY-MM")),
+    Case("reconcile-span", ("reconcile", "--from", "2024-11-01"), 2, ("--from and --to",)),
     Case("demo-preset", ("demo", "--preset", "bogus"), 2, ("--preset",)),
     # -- connecting
     Case(

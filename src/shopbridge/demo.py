@@ -35,12 +35,24 @@ DEMO_SETTINGS = {
 }
 
 
+SANDBOX_STATE = "sandboxes"
+"""Where the demo keeps both sandboxes' state in its data directory (`restart_sandboxes` serves it again)."""
+
+
 def start_sandboxes(
-    *, starweb_limit: int = DEMO_STARWEB_LIMIT, shops: int = 1
+    *,
+    starweb_limit: int = DEMO_STARWEB_LIMIT,
+    shops: int = 1,
+    state_dir: Path | None = None,
+    ports: tuple[int, int] = (0, 0),
 ) -> tuple[RunningServer, RunningServer]:
-    """Both sandboxes with demo data (Starweb serving `shops` shops), in this process, on free ports."""
+    """Both sandboxes with demo data (Starweb serving `shops` shops), in this process, on `ports` (0: free
+    ones). With `state_dir` their state is kept there (`starweb.json`, `visma.json`) and read back."""
     from shopbridge.sandbox.starweb.app import create_app as starweb_app
     from shopbridge.sandbox.visma.app import create_app as visma_app
+
+    def state(name: str) -> Path | None:
+        return None if state_dir is None else Path(state_dir) / f"{name}.json"
 
     starweb = start_in_thread(
         starweb_app(
@@ -49,11 +61,31 @@ def start_sandboxes(
                 d.STARWEB_CLIENT_SECRET,
                 rate_limit=RateLimitSettings(starweb_limit),
                 shops=shops,
+                state_file=state("starweb"),
             )
-        )
+        ),
+        port=ports[0],
     )
-    visma = start_in_thread(visma_app(SandboxSettings(d.VISMA_CLIENT_ID, d.VISMA_CLIENT_SECRET)))
+    visma = start_in_thread(
+        visma_app(SandboxSettings(d.VISMA_CLIENT_ID, d.VISMA_CLIENT_SECRET, state_file=state("visma"))),
+        port=ports[1],
+    )
     return starweb, visma
+
+
+def restart_sandboxes(data_dir: Path) -> tuple[RunningServer, RunningServer]:
+    """The sandboxes of a finished demo (`demo --no-serve`) served again, with the state the demo left,
+    on the ports its connection names: `shopbridge reconcile` (or any command) can then look at them."""
+    from urllib.parse import urlparse
+
+    store = open_store(data_dir=data_dir)
+    try:
+        conn = store.connections.find(DEMO_CONNECTION)
+        shops = len(store.connections.shops(conn.id))
+        ports = (urlparse(conn.starweb_base_url).port or 0, urlparse(conn.visma_api_base).port or 0)
+    finally:
+        store.close()
+    return start_sandboxes(shops=shops, state_dir=Path(data_dir) / SANDBOX_STATE, ports=ports)
 
 
 async def demo_status_feedback(store: Store, console: Console) -> None:
@@ -315,7 +347,8 @@ async def run_demo(
     data = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="shopbridge-demo-"))
     booking = document_type == "invoice"
     console.print("[bold]shopbridge demo[/bold]: starting the Starweb and Visma sandboxes with demo data ...")
-    starweb, visma = await asyncio.to_thread(start_sandboxes, shops=shops)
+    state = data / SANDBOX_STATE
+    starweb, visma = await asyncio.to_thread(start_sandboxes, shops=shops, state_dir=state)
     try:
         console.print(
             f"  Starweb sandbox: {starweb.url}/api/v2  "

@@ -26,6 +26,7 @@ from shopbridge.cli import (
     keys,
     orders,
     products,
+    reconcile,
     sync,
     usage,
     users,
@@ -89,6 +90,7 @@ app.command()(connect.init)
 app.add_typer(connect.connect_app, name="connect")
 app.add_typer(connection.connection_app, name="connection")
 app.command()(sync.sync)
+app.command()(reconcile.reconcile)
 app.add_typer(orders.orders_app, name="orders")
 app.command()(usage.usage)
 app.command()(doctor.doctor)

@@ -7,6 +7,8 @@ The pieces (each a `shopbridge` command, any number of each on any number of mac
   process (sweeps of several connections interleave on it; `--concurrency` of them at once). The
   sweep holds the connection's lease in the database, so however many workers get a task for one
   connection, one sweeps it; a worker that finds the connection busy asks for another sweep shortly.
+  Once a day per connection, after a sweep, it reconciles the running and previous month
+  (`EmbeddedSweeper.reconcile`, the same as `shopbridge run`).
 - **scheduler** (`run_scheduler`): enqueues each connection's sweep every `poll_interval_s`. Safe to
   run twice: the leader holds the database lease `scheduler`; the others wait to take over. Even two
   leaders at once (one stalled past its lease) enqueue a connection once per interval: the due mark

@@ -7,7 +7,8 @@ finishes a consent started with `connect visma --redirect-uri https://HOST/oauth
 `/healthz` and `/metrics` are served on a separate operations port bound to loopback (`ops_host`,
 `ops_port`), and on the public port only with a bearer token (`ops_token`). With a public URL the
 hooks are registered in each shop (idempotently, so restarts add nothing). Once a day each
-connection's journal, web hooks and old customer data are purged after its `retention_days`.
+connection's journal, web hooks and old customer data are purged after its `retention_days`, and its
+running and previous month are reconciled after a sweep (`EmbeddedSweeper.reconcile`).
 Connection contexts (clients, tokens, reference data) stay open between sweeps; settings are re-read
 before each sweep, so `shopbridge connection set` takes effect without a restart.
 """
@@ -52,8 +53,11 @@ log = structlog.get_logger("shopbridge.engine")
 class EmbeddedSweeper:
     """Runs the flows of one connection per call; keeps each connection's context open."""
 
-    def __init__(self, store: Store, **client_kw: Any) -> None:
+    def __init__(
+        self, store: Store, *, reconcile_every: timedelta = timedelta(days=1), **client_kw: Any
+    ) -> None:
         self.store = store
+        self.reconcile_every = reconcile_every
         self.client_kw = client_kw
         self.contexts: dict[str, ConnectionContext] = {}
 
@@ -82,7 +86,20 @@ class EmbeddedSweeper:
         ctx = self.context(connection_id)
         report = await sweep_connection(ctx, list(hints))
         log.info("sweep.done", connection=ctx.name, **{k: v for k, v in report.counts.items() if v})
+        await self.reconcile(ctx)
         return report
+
+    async def reconcile(self, ctx: ConnectionContext) -> None:
+        """Once a day per connection, after a sweep: the running and previous month reconciled, each
+        difference put on its order (`sync/reconcile.py`). Celery workers run it too (they sweep here)."""
+        from shopbridge.sync.reconcile import reconcile_due
+
+        try:
+            await reconcile_due(ctx, every=self.reconcile_every, first_at_once=False)
+        except Exception as exc:  # proof-reading must never stop the engine; it is tried again tomorrow
+            log.error(
+                "reconcile.failed", connection=ctx.name, error=type(exc).__name__, detail=str(exc)[:300]
+            )
 
     async def aclose(self) -> None:
         for ctx in self.contexts.values():

@@ -6,7 +6,8 @@ engines in one process never clash over metric names. `GET /metrics` renders `en
 
 Besides the engine's own counters, `watch_store` adds what people alert on, read at scrape time by
 connection name: orders waiting, needing review and in doubt, the plan's quota used, seconds since
-the last good sweep, and per remote system the API errors, 429 answers, retries and calls given up.
+the last good sweep, the differences the latest reconciliation found (running and previous month),
+and per remote system the API errors, 429 answers, retries and calls given up.
 """
 
 from __future__ import annotations
@@ -168,6 +169,19 @@ class OperationsCollector(Collector):
             if line.quota is not None:
                 limit.add_metric([line.connection], line.quota)
         yield from (used, limit)
+
+        from shopbridge.sync.reconcile import running_months, stored_differences
+
+        differences = GaugeMetricFamily(
+            "shopbridge_reconcile_differences",
+            "Differences between the shop and Visma the latest reconciliation of the period found",
+            labels=["connection", "period"],
+        )
+        periods = running_months()
+        for c in conns:
+            for period, n in stored_differences(self.store, c.id, periods).items():
+                differences.add_metric([c.name, period], n)
+        yield differences
 
         since = GaugeMetricFamily(
             "shopbridge_seconds_since_last_successful_sweep",

@@ -9,11 +9,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from shopbridge.sync.context import COMPANY_SETTINGS, effective_settings
+from shopbridge.sync.reconcile import latest_result, running_months
 from shopbridge.sync.settings import ConnectionSettings
 
 from .i18n import _
 from .live import shop_statuses, unknown_statuses
-from .seams import reconciliation_of_month
 from .settings_form import fields, parse_form, sentences
 from .web import Ctx, redirect, render, signed_in
 
@@ -60,7 +60,7 @@ async def _page(
         errors=errors or {},
         statuses=statuses,
         roundings=ROUNDINGS,
-        reconciliation=reconciliation_of_month(store, conn),
+        reconciliation=latest_result(store, conn.id, running_months()[0].label),
     )
 
 
