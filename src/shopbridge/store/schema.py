@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -165,7 +166,17 @@ class Binding(Base):
     __tablename__ = "bindings"
     __table_args__ = (
         UniqueConstraint("connection_id", "entity_type", "starweb_id"),
-        UniqueConstraint("connection_id", "entity_type", "visma_id"),
+        # one Visma customer may stand for many Starweb customers (each guest checkout is a customer of
+        # its own in Starweb); every other entity is one-to-one
+        Index(
+            "uq_bindings_visma_id_one_to_one",
+            "connection_id",
+            "entity_type",
+            "visma_id",
+            unique=True,
+            sqlite_where=text("entity_type != 'customer'"),
+            postgresql_where=text("entity_type != 'customer'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -41,7 +41,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -71,6 +71,7 @@ from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.reference import ReferenceData, article_key
 from shopbridge.sync.settings import rate_key
 from shopbridge.sync.shops import ShopScope
+from shopbridge.sync.start_date import listing_after, on_or_after
 from shopbridge.sync.sweep_lease import SweepBusy, sweep_lease
 from shopbridge.visma.mapping import (
     ArticleRef,
@@ -244,8 +245,9 @@ class OrderFlow:
             report.add("config_error", "settings", f"unknown trigger statuses: {', '.join(unknown)}")
         filters: dict[str, Any] = {"sortBy": "orderId", "sortOrder": "ASC"}
         if self.settings.start_date:
-            start = datetime.combine(self.settings.start_date, time.min, tzinfo=UTC)
-            filters["ordersCreatedAfter"] = start.isoformat().replace("+00:00", "Z")
+            filters["ordersCreatedAfter"] = listing_after(
+                self.settings.start_date, self.settings.shop_time_zone
+            )
         page: list[dict[str, Any]] = []
         for status_id in sorted(ids):
             async for order in self.ctx.starweb.iter_orders(
@@ -305,10 +307,9 @@ class OrderFlow:
     def _qualifies(self, wire: dict[str, Any], trigger_ids: set[int]) -> bool:
         if not wire.get("isComplete") or wire.get("statusId") not in trigger_ids:
             return False
-        if self.settings.start_date and wire.get("createdAt"):
-            created = datetime.fromisoformat(str(wire["createdAt"]).replace("Z", "+00:00"))
-            if created.date() < self.settings.start_date:
-                return False
+        start = self.settings.start_date
+        if start and wire.get("createdAt"):
+            return on_or_after(str(wire["createdAt"]), start, self.settings.shop_time_zone)
         return True
 
     # ------------------------------------------------------------------ one order
@@ -342,12 +343,33 @@ class OrderFlow:
             self._wait(t, attempt, reason, fix=fix, error_id=exc.request_id)
             report.add(TransferState.WAITING_FOR_FIX.value if fix else "retry_later", oid, reason)
         except Exception as exc:  # a bug must not stop the other orders
-            log.exception("order.failed")
-            reason = f"internal error ({error_line(exc)}); it will be retried"
-            self._wait(t, attempt, reason, fix=t.attempts >= self.settings.max_attempts)
-            report.add("error", oid, reason)
+            self._failed(t, attempt, exc, report)
         finally:
             structlog.contextvars.unbind_contextvars("order")
+
+    def _failed(self, t: Transfer, attempt: int, exc: Exception, report: SweepReport) -> None:
+        """An unexpected exception (a bug, a surprise from the database): retried with backoff up to
+        `max_attempts`, then `needs_review` with one sentence. The traceback goes to the log at DEBUG."""
+        log.debug("order.failed", exc_info=exc)
+        line = error_line(exc)
+        log.warning("order.failed", error=line)
+        oid = t.starweb_order_id
+        if t.attempts < self.settings.max_attempts:
+            reason = f"internal error ({line}); it will be retried"
+            self._wait(t, attempt, reason, fix=False)
+            report.add("error", oid, reason)
+            return
+        reason = (
+            f"internal error after {t.attempts} attempts ({line}); shopbridge stopped retrying: report it "
+            "with `shopbridge orders show`, then `shopbridge orders retry`"
+        )
+        try:
+            self.store.transfers.mark_needs_review(t, reason)
+        except ClaimLost:
+            return
+        self.store.journal.finish(attempt, TransferState.NEEDS_REVIEW, error=reason)
+        report.add("needs_review_reason", oid, reason)
+        report.add(TransferState.NEEDS_REVIEW.value)
 
     async def _transfer(self, t: Transfer, wire: dict[str, Any], attempt: int, report: SweepReport) -> str:
         status = wire.get("statusId")
@@ -371,6 +393,14 @@ class OrderFlow:
             outcome = await self._look_before_create(t, attempt, t.intent_key or reference, kind, report)
             if outcome is not None:
                 return outcome
+        if order.total_inc_vat == 0 and self.settings.zero_total == "skip":
+            reason = (
+                f"the order total is 0 {order.currency}: nothing to invoice, so it is skipped "
+                "(set zero_total transfer to send such orders to Visma)"
+            )
+            self.store.transfers.mark_skipped(t, reason)
+            self.store.journal.finish(attempt, TransferState.SKIPPED, error=reason)
+            return TransferState.SKIPPED.value
         plan = await self.plan(order, kind)
         plugins = self.ctx.plugins
         plan.body = await plugged(plugins.document_body(plan.body, order=order, wire=wire, kind=kind))
@@ -641,9 +671,10 @@ class OrderFlow:
         return Plan(order, kind, body, order.reference or order.number, warnings + more, vat_kind)
 
     def _check_input(self, order: Order) -> None:
-        if order.total_inc_vat <= 0:
+        if order.total_inc_vat < 0:
             raise OrderInputError(
-                f"the order total is {order.total_inc_vat} {order.currency}; nothing to invoice"
+                f"the order total is {order.total_inc_vat} {order.currency}, below zero; a refund is a "
+                "credit in Visma, not an order"
             )
         address = order.billing_address
         if address is None or not address.postal_code:

@@ -1,0 +1,198 @@
+"""Books that match the shop (issue 10 §1), end to end over real HTTP: a returning guest, a customer
+who moved, orders placed on the start date, orders changed after their transfer, zero-total orders."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from typer.testing import CliRunner
+
+from shopbridge.logs import configure_logging
+from shopbridge.store import TransferState
+from shopbridge.sync.base import Hint
+
+from e2e import Env, dec, env_fixture
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+env = env_fixture("books")
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+async def sku(env: Env, n: int = 1) -> list[str]:
+    articles = (await env.visma_get("articles", **{"$filter": "IsActive eq true", "$pagesize": 500}))["Data"]
+    codings = {
+        c["Id"]: dec(c["VatRatePercent"]) for c in (await env.visma_get("articleaccountcodings"))["Data"]
+    }
+    found = [
+        a["Number"]
+        for a in articles
+        if a["Number"].startswith("SW-") and codings.get(a["CodingId"]) == dec("0.25")
+    ]
+    return found[:n]
+
+
+def guest(email: str, *, street: str = "Storgatan 1", city: str = "Stockholm", last: str = "Kund") -> dict:
+    """The body fields of a guest checkout (no customer account: Starweb makes a customer of its own)."""
+    address = {
+        "firstName": "Greta",
+        "lastName": last,
+        "address": street,
+        "postalCode": "11122",
+        "city": city,
+        "countryCode": "SE",
+    }
+    return {
+        "customerId": None,
+        "addresses": {"customerInvoice": address, "customerDelivery": dict(address)},
+        "originalCustomerEmail": email,
+    }
+
+
+async def cli(env: Env, *args: str) -> tuple[int, str]:
+    """`shopbridge --data-dir DIR ARGS` in this process (in a thread: the command runs its own loop)."""
+    from shopbridge.cli import app, ui
+
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["--data-dir", str(env.data_dir), *args], env={"COLUMNS": "400"}
+    )
+    configure_logging("WARNING")  # the command logged to the runner's stream, closed now: back to stderr
+    opened = ui._opts.pop("store", None)
+    if opened is not None:
+        opened.close()
+    return result.exit_code, result.output
+
+
+def due_now(env: Env, transfer_id: int) -> None:
+    """Skip a pending order's backoff (its attempts kept)."""
+    from sqlalchemy import update
+
+    from shopbridge.store.schema import Transfer, utcnow
+
+    with env.store.engine.begin() as conn:
+        conn.execute(update(Transfer).where(Transfer.id == transfer_id).values(next_attempt_at=utcnow()))
+
+
+# ---------------------------------------------------------------------- 1. returning guest, surprises
+async def test_a_returning_guest_is_one_visma_customer_and_both_orders_transfer(env: Env) -> None:
+    [a] = await sku(env)
+    first = await env.new_order(
+        [{"sku": a, "quantity": 1, "unitPrice": 100, "vatRate": 25}], **guest("greta@example.se")
+    )
+    second = await env.new_order(
+        [{"sku": a, "quantity": 2, "unitPrice": 100, "vatRate": 25}], **guest("greta@example.se")
+    )
+    assert first["customerId"] != second["customerId"]  # each guest checkout is a Starweb customer of its own
+    _, out = await cli(env, "sync", "--once")
+    assert "Traceback" not in out and "sqlalchemy" not in out.lower(), out
+    for o in (first, second):
+        t = env.transfer(o["orderId"])
+        assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    [d1], [d2] = await env.documents_for(first["orderId"]), await env.documents_for(second["orderId"])
+    assert d1["CustomerId"] == d2["CustomerId"]
+    conn = env.store.connections.find(env.name)
+    bound = {b.starweb_id: b.visma_id for b in env.store.bindings.all(conn.id, "customer")}
+    assert bound[f"id:{first['customerId']}"] == bound[f"id:{second['customerId']}"] == d1["CustomerId"]
+
+
+async def test_an_unexpected_error_is_retried_max_attempts_then_needs_review_in_one_sentence(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shopbridge.sync.orders as orders
+
+    [a] = await sku(env)
+    order = await env.new_order([{"sku": a, "quantity": 1, "unitPrice": 77, "vatRate": 25}])
+    oid = order["orderId"]
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("row arithmetic broke\n" + "  a second line of detail\n" * 30)
+
+    monkeypatch.setattr(orders, "line_targets", broken)
+    env.configure(max_attempts=2)
+    try:
+        await env.sweep([Hint("order", str(oid))])
+        t = env.transfer(oid)
+        assert t.state == TransferState.PENDING and "it will be retried" in t.last_error
+        due_now(env, t.id)  # the backoff, skipped
+        code, out = await cli(env, "sync", "--once")
+        t = env.transfer(oid)
+        assert t.state == TransferState.NEEDS_REVIEW, (t.state, t.last_error)
+        assert t.attempts == 2
+        assert "\n" not in t.last_error and "stopped retrying" in t.last_error
+        assert "Traceback" not in out and "second line" not in out, out
+        assert code == 1
+        await env.sweep()  # not retried by itself
+        assert env.transfer(oid).attempts == 2
+    finally:
+        env.configure(max_attempts=8)
+        monkeypatch.undo()
+    env.store.transfers.retry(t.id)
+    await env.sweep([Hint("order", str(oid))])
+    assert env.transfer(oid).state == TransferState.TRANSFERRED
+
+
+# ---------------------------------------------------------------------- 3. start date, shop-local
+async def test_an_order_at_half_past_midnight_on_the_start_date_is_transferred(env: Env) -> None:
+    [a] = await sku(env)
+    start = date(2026, 10, 25)  # the autumn DST change: midnight is 22:00 UTC the day before
+    placed = datetime(2026, 10, 25, 0, 30, tzinfo=STOCKHOLM)
+    before = datetime(2026, 10, 24, 23, 59, 59, tzinfo=STOCKHOLM)
+    on_day = await env.new_order(
+        [{"sku": a, "quantity": 1, "unitPrice": 55, "vatRate": 25}], createdAt=placed.isoformat()
+    )
+    too_early = await env.new_order(
+        [{"sku": a, "quantity": 1, "unitPrice": 56, "vatRate": 25}], createdAt=before.isoformat()
+    )
+    env.configure(start_date=start.isoformat())
+    try:
+        await env.sweep()
+    finally:
+        env.configure(start_date=None)
+    t = env.transfer(on_day["orderId"])
+    assert t is not None and t.state == TransferState.TRANSFERRED, t and (t.state, t.last_error)
+    assert env.transfer(too_early["orderId"]) is None
+
+
+# ---------------------------------------------------------------------- 5. zero total
+async def test_a_zero_total_order_is_skipped_with_its_reason_and_does_not_make_sync_fail(env: Env) -> None:
+    [a] = await sku(env)
+    free = await env.new_order(
+        [
+            {
+                "sku": a,
+                "quantity": 1,
+                "unitPrice": 100,
+                "vatRate": 25,
+                "discount": 100,
+                "discountType": "percent",
+            }
+        ]
+    )
+    assert dec(free["totalAmount"]) == 0
+    await env.sweep()  # everything else due is done first
+    code, out = await cli(env, "sync", "--once")
+    t = env.transfer(free["orderId"])
+    assert t.state == TransferState.SKIPPED, (t.state, t.last_error)
+    assert "nothing to invoice" in t.last_error and "zero_total" in t.last_error
+    assert await env.documents_for(free["orderId"]) == []
+    waiting = env.store.transfers.counts(env.store.connections.find(env.name).id)
+    if not (waiting["waiting_for_fix"] + waiting["needs_review"] + waiting["waiting_for_quota"]):
+        assert code == 0, out
+
+
+async def test_a_zero_total_order_is_transferred_when_zero_total_transfer(env: Env) -> None:
+    [a] = await sku(env)
+    env.configure(zero_total="transfer")
+    try:
+        free = await env.new_order([{"sku": a, "quantity": 2, "unitPrice": 0, "vatRate": 25}])
+        await env.sweep([Hint("order", str(free["orderId"]))])
+    finally:
+        env.configure(zero_total="skip")
+    t = env.transfer(free["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    [draft] = await env.documents_for(free["orderId"])
+    assert dec(draft["TotalAmount"]) == 0
