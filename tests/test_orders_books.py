@@ -36,16 +36,26 @@ async def sku(env: Env, n: int = 1) -> list[str]:
     return found[:n]
 
 
-def guest(email: str, *, street: str = "Storgatan 1", city: str = "Stockholm", last: str = "Kund") -> dict:
+def guest(
+    email: str,
+    *,
+    street: str = "Storgatan 1",
+    postal: str = "11122",
+    city: str = "Stockholm",
+    last: str = "Kund",
+    phone: str | None = None,
+) -> dict:
     """The body fields of a guest checkout (no customer account: Starweb makes a customer of its own)."""
     address = {
         "firstName": "Greta",
         "lastName": last,
         "address": street,
-        "postalCode": "11122",
+        "postalCode": postal,
         "city": city,
         "countryCode": "SE",
     }
+    if phone:
+        address["phoneNo"] = phone
     return {
         "customerId": None,
         "addresses": {"customerInvoice": address, "customerDelivery": dict(address)},
@@ -133,6 +143,116 @@ async def test_an_unexpected_error_is_retried_max_attempts_then_needs_review_in_
     env.store.transfers.retry(t.id)
     await env.sweep([Hint("order", str(oid))])
     assert env.transfer(oid).state == TransferState.TRANSFERRED
+
+
+# ---------------------------------------------------------------------- 2. a customer who moved
+def text_rows(doc: dict[str, Any]) -> list[str]:
+    return [r["Text"] for r in doc["Rows"] if r.get("IsTextRow")]
+
+
+async def test_a_customer_who_moved_is_updated_and_the_invoice_goes_to_the_new_address(env: Env) -> None:
+    [a] = await sku(env)
+    item = [{"sku": a, "quantity": 1, "unitPrice": 120, "vatRate": 25}]
+    email = "flytt@example.se"
+    first = await env.new_order(item, **guest(email))
+    await env.sweep([Hint("order", str(first["orderId"]))])
+    assert env.transfer(first["orderId"]).state == TransferState.TRANSFERRED
+    moved = guest(email, street="Nygatan 5", postal="22233", city="Lund", last="Flyttad", phone="0701234567")
+    second = await env.new_order(item, **moved)
+    await env.sweep([Hint("order", str(second["orderId"]))])
+    t = env.transfer(second["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    [draft] = await env.documents_for(second["orderId"])
+    assert (draft["InvoiceAddress1"], draft["InvoicePostalCode"], draft["InvoiceCity"]) == (
+        "Nygatan 5",
+        "22233",
+        "Lund",
+    )
+    assert draft["InvoiceCustomerName"] == "Greta Flyttad"
+    customer = await env.visma_get(f"customers/{draft['CustomerId']}")
+    assert (customer["Name"], customer["InvoiceCity"], customer["Telephone"]) == (
+        "Greta Flyttad",
+        "Lund",
+        "0701234567",
+    )
+    [updated] = [w for w in t.warnings if w["code"] == "customer_updated"]
+    assert "Storgatan 1 -> Nygatan 5" in updated["message"] and "Stockholm -> Lund" in updated["message"]
+    _, out = await cli(env, "orders", "show", str(second["orderId"]), "--connection", env.name)
+    assert "updated in Visma from the order" in out and "Lund" in out, out
+    # the same address again: nothing to change, nothing written
+    third = await env.new_order(item, **moved)
+    await env.sweep([Hint("order", str(third["orderId"]))])
+    t3 = env.transfer(third["orderId"])
+    assert t3.state == TransferState.TRANSFERRED and not [
+        w for w in t3.warnings if w["code"] == "customer_updated"
+    ]
+
+
+async def test_update_customers_never_keeps_the_customer_and_the_invoice_still_shows_the_order(
+    env: Env,
+) -> None:
+    [a] = await sku(env)
+    item = [{"sku": a, "quantity": 1, "unitPrice": 130, "vatRate": 25}]
+    email = "stannar@example.se"
+    first = await env.new_order(item, **guest(email))
+    await env.sweep([Hint("order", str(first["orderId"]))])
+    env.configure(update_customers="never")
+    try:
+        second = await env.new_order(item, **guest(email, street="Ågatan 9", postal="75320", city="Uppsala"))
+        await env.sweep([Hint("order", str(second["orderId"]))])
+    finally:
+        env.configure(update_customers="always")
+    t = env.transfer(second["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    [draft] = await env.documents_for(second["orderId"])
+    customer = await env.visma_get(f"customers/{draft['CustomerId']}")
+    assert customer["InvoiceCity"] == "Stockholm"  # not updated
+    [row] = text_rows(draft)  # a draft's postal code and city are the customer's: the order's as text
+    assert "Ågatan 9" in row and "75320 Uppsala" in row and email in row
+    assert (draft["DeliveryAddress1"], draft["DeliveryCity"]) == ("Ågatan 9", "Uppsala")
+    assert any(w["code"] == "customer_differs" and "Uppsala" in w["message"] for w in t.warnings)
+
+
+async def test_the_collective_customer_carries_the_orders_address_on_the_document(env: Env) -> None:
+    [a] = await sku(env)
+    collective = next(
+        c for c in (await env.visma_get("customers", **{"$pagesize": 50}))["Data"] if c["IsPrivatePerson"]
+    )
+    env.configure(collective_customer_number=collective["CustomerNumber"])
+    try:
+        body = guest("kollektiv@example.se", street="Kollektivvägen 3", postal="21122", city="Malmö")
+        order = await env.new_order([{"sku": a, "quantity": 1, "unitPrice": 140, "vatRate": 25}], **body)
+        await env.sweep([Hint("order", str(order["orderId"]))])
+        env.configure(document_type="order")
+        as_order = await env.new_order([{"sku": a, "quantity": 1, "unitPrice": 141, "vatRate": 25}], **body)
+        await env.sweep([Hint("order", str(as_order["orderId"]))])
+    finally:
+        env.configure(collective_customer_number=None, document_type="invoice_draft")
+    assert env.transfer(order["orderId"]).state == TransferState.TRANSFERRED
+    [draft] = await env.documents_for(order["orderId"])
+    assert draft["CustomerId"] == collective["Id"]
+    assert (draft["DeliveryAddress1"], draft["DeliveryPostalCode"], draft["DeliveryCity"]) == (
+        "Kollektivvägen 3",
+        "21122",
+        "Malmö",
+    )
+    [row] = text_rows(draft)
+    assert "Greta Kund" in row and "Kollektivvägen 3" in row and "21122 Malmö" in row
+    customer = await env.visma_get(f"customers/{collective['Id']}")
+    assert customer["InvoiceAddress1"] == collective["InvoiceAddress1"]  # the collective customer stays
+    assert env.transfer(as_order["orderId"]).state == TransferState.TRANSFERRED
+    [doc] = await env.documents_for(as_order["orderId"], "orders")
+    assert (
+        doc["InvoiceCustomerName"],
+        doc["InvoiceAddress1"],
+        doc["InvoicePostalCode"],
+        doc["InvoiceCity"],
+    ) == (
+        "Greta Kund",
+        "Kollektivvägen 3",
+        "21122",
+        "Malmö",
+    )
 
 
 # ---------------------------------------------------------------------- 3. start date, shop-local

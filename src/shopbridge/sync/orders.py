@@ -68,6 +68,7 @@ from shopbridge.store.leases import LeaseBusy, LeaseLost, holder_name
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
+from shopbridge.sync.customer_changes import customer_changes, describe, invoice_fields, wanted_customer
 from shopbridge.sync.reference import ReferenceData, article_key
 from shopbridge.sync.settings import rate_key
 from shopbridge.sync.shops import ShopScope
@@ -661,6 +662,10 @@ class OrderFlow:
                 row["CostCenterItemId1"] = self.settings.cost_center_item_id
             if self.settings.project_id:
                 row["ProjectId"] = self.settings.project_id
+        invoice, address_row = invoice_fields(order, kind, customer)
+        if address_row:  # a draft whose read-only address fields are another's: the order's, as text
+            text = {"IsTextRow": True, "Text": address_row, "ReversedConstructionServicesVatFree": False}
+            rows = [text, *rows]
         body, more = document_body(
             order,
             kind=kind,
@@ -668,6 +673,7 @@ class OrderFlow:
             rows=rows,
             reference_field=self.settings.reference_field,
         )
+        body.update(invoice)
         return Plan(order, kind, body, order.reference or order.number, warnings + more, vat_kind)
 
     def _check_input(self, order: Order) -> None:
@@ -733,8 +739,41 @@ class OrderFlow:
                 )
             if order.currency != (customer.get("CurrencyCode") or "SEK"):
                 customer = await self._switch_currency(customer, order.currency, warnings)
+            customer = await self._customer_as_ordered(customer, order, warnings)
             self.ref.customers[str(customer["Id"])] = customer
             return customer
+
+    async def _customer_as_ordered(
+        self, customer: dict[str, Any], order: Order, warnings: list[Warning]
+    ) -> dict[str, Any]:
+        """The customer moved (or changed name, e-mail, phone, VAT number): update it in Visma from the
+        order (`update_customers always`), or say it differs. Only differences are written: idempotent."""
+        changes = customer_changes(customer, wanted_customer(order))
+        if not changes:
+            return customer
+        number = customer.get("CustomerNumber") or customer.get("Id")
+        if self.settings.update_customers == "never":
+            warnings.append(
+                Warning(
+                    code="customer_differs",
+                    message=f"customer {number} in Visma differs from the order ({describe(changes)}); "
+                    "not updated (update_customers never): the document carries the order's address",
+                    field=",".join(changes),
+                )
+            )
+            return customer
+        body = {k: v for k, v in customer.items() if v is not None}
+        body.update({k: new for k, (_, new) in changes.items()})
+        updated = await self.ctx.visma.customers.update(str(customer["Id"]), body)
+        log.info("customer.updated", visma_id=str(customer["Id"]), fields=list(changes))
+        warnings.append(
+            Warning(
+                code="customer_updated",
+                message=f"customer {number} updated in Visma from the order: {describe(changes)}",
+                field=",".join(changes),
+            )
+        )
+        return updated.model_dump(by_alias=True)
 
     async def _find_or_create_customer(self, order: Order, warnings: list[Warning]) -> dict[str, Any]:
         """Find the customer in Visma, else create it: serialised per Visma company and e-mail/org
