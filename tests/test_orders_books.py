@@ -15,7 +15,7 @@ from shopbridge.logs import configure_logging
 from shopbridge.store import TransferState
 from shopbridge.sync.base import Hint
 
-from e2e import Env, dec, env_fixture
+from e2e import Env, dec, env_fixture, worker
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -275,6 +275,117 @@ async def test_an_order_at_half_past_midnight_on_the_start_date_is_transferred(e
     t = env.transfer(on_day["orderId"])
     assert t is not None and t.state == TransferState.TRANSFERRED, t and (t.state, t.last_error)
     assert env.transfer(too_early["orderId"]) is None
+
+
+# ---------------------------------------------------------------------- 4. edited after the transfer
+def items_of(order: dict[str, Any]) -> list[dict[str, Any]]:
+    items = order.get("items") or []
+    return items["data"] if isinstance(items, dict) else items
+
+
+async def shop_order(env: Env, order_id: int) -> dict[str, Any]:
+    return (await env.shop("GET", f"orders/{order_id}"))["data"]
+
+
+async def transferred(env: Env, items: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """An order transferred, then one full sweep (the watch has seen it since)."""
+    order = await env.new_order(items, **fields)
+    await env.sweep([Hint("order", str(order["orderId"]))])
+    assert env.transfer(order["orderId"]).state == TransferState.TRANSFERRED
+    await env.sweep()
+    return order
+
+
+async def edit(env: Env, order: dict[str, Any]) -> None:
+    """In the shop: the first row's quantity 1 -> 3, the second row removed, shipping 49 added."""
+    oid = order["orderId"]
+    first, second = items_of(order)[:2]
+    await env.shop("PATCH", f"orders/{oid}/items/{first['itemId']}", json={"quantity": 3})
+    await env.shop("DELETE", f"orders/{oid}/items/{second['itemId']}")
+    await env.shop("PATCH", f"orders/{oid}", json={"shippingCost": 49})
+
+
+async def test_an_order_edited_after_transfer_updates_its_draft_exactly_once(env: Env) -> None:
+    a, b = await sku(env, 2)
+    order = await transferred(
+        env,
+        [
+            {"sku": a, "quantity": 1, "unitPrice": 100, "vatRate": 25},
+            {"sku": b, "quantity": 1, "unitPrice": 50, "vatRate": 25},
+        ],
+    )
+    await edit(env, order)
+    report = await env.sweep()
+    assert report.counts["document_updated"] == 1, report
+    t = env.transfer(order["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    [note] = [w for w in t.warnings if w["code"] == "document_updated"]
+    assert f"quantity of {a} 1 -> 3" in note["message"] and f"{b} removed" in note["message"], note
+    assert "shipping added" in note["message"], note
+    now = await shop_order(env, order["orderId"])
+    [draft] = await env.documents_for(order["orderId"])
+    assert dec(draft["TotalAmount"]) - dec(draft.get("TotalRoundings") or 0) == dec(now["totalAmount"])
+    assert dec(draft["TotalVatAmount"]) == dec(now["totalVat"])
+    again = await env.sweep()
+    assert again.counts["document_updated"] == 0 and len(await env.documents_for(order["orderId"])) == 1
+    _, out = await cli(env, "orders", "show", str(order["orderId"]), "--connection", env.name)
+    assert "was updated to" in out and "document_updated" in out, out
+
+
+async def test_an_edit_the_books_cannot_follow_waits_in_needs_review_with_both_figures(env: Env) -> None:
+    a, b = await sku(env, 2)
+    rows = [
+        {"sku": a, "quantity": 1, "unitPrice": 100, "vatRate": 25},
+        {"sku": b, "quantity": 1, "unitPrice": 50, "vatRate": 25},
+    ]
+    kept = await transferred(env, rows)
+    booked = await transferred(env, rows)
+    [draft] = await env.documents_for(booked["orderId"])
+    async with env.context() as ctx:  # the accountant books the draft
+        await ctx.visma.request("POST", f"customerinvoicedrafts/{draft['Id']}/convert")
+    env.configure(update_documents=False)
+    try:
+        await edit(env, kept)
+        await edit(env, booked)
+        report = await env.sweep()
+    finally:
+        env.configure(update_documents=True)
+    for order, why in ((kept, "update_documents is false"), (booked, "it is invoiced as invoice")):
+        t = env.transfer(order["orderId"])
+        assert t.state == TransferState.NEEDS_REVIEW, (t.state, t.last_error)
+        now = await shop_order(env, order["orderId"])
+        assert why in t.last_error and f"quantity of {a} 1 -> 3" in t.last_error, t.last_error
+        assert f"shop {dec(now['totalAmount']):.2f} SEK, Visma 187.50" in t.last_error, t.last_error
+        assert (
+            t.details["visma"]["total"] == "187.50"
+            and t.details["shop_now"]["total"] == f"{dec(now['totalAmount']):.2f}"
+        )
+        assert str(order["orderId"]) in report.waiting
+    assert len(await env.documents_for(kept["orderId"])) == 1  # untouched
+
+
+@pytest.mark.parametrize("crash_at", ["before_update", "after_update"])
+async def test_an_update_interrupted_by_a_crash_is_finished_once(env: Env, crash_at: str) -> None:
+    a, b = await sku(env, 2)
+    order = await transferred(
+        env,
+        [
+            {"sku": a, "quantity": 1, "unitPrice": 100, "vatRate": 25},
+            {"sku": b, "quantity": 1, "unitPrice": 50, "vatRate": 25},
+        ],
+    )
+    await edit(env, order)
+    ran = worker(env, crash_at)
+    assert ran.returncode == 137, ran.stdout + ran.stderr
+    assert env.transfer(order["orderId"]).content.get("pending")  # the intent was recorded
+    await env.sweep()
+    t = env.transfer(order["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    assert len([w for w in t.warnings if w["code"] == "document_updated"]) == 1
+    assert not t.content.get("pending")
+    now = await shop_order(env, order["orderId"])
+    [draft] = await env.documents_for(order["orderId"])
+    assert dec(draft["TotalAmount"]) - dec(draft.get("TotalRoundings") or 0) == dec(now["totalAmount"])
 
 
 # ---------------------------------------------------------------------- 5. zero total

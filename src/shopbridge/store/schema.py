@@ -236,6 +236,8 @@ class Transfer(Base):
     intent_key: Mapped[str | None] = mapped_column(String(128))
     intent_at: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()  # the create was sent (None: not since the intent)
+    # what the shop's order held when its document was made or last updated (`sync/order_edits.py`)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     claim_token: Mapped[str | None] = mapped_column(String(36))
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column()

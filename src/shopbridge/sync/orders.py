@@ -236,8 +236,26 @@ class OrderFlow:
                     self.on_progress("done", 1)
 
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        await self._watch_edits(report)
         report.api_calls = self.ctx.api_calls - calls_before
         return report
+
+    async def _watch_edits(self, report: SweepReport) -> None:
+        """Orders changed in the shop after their transfer (`sync/order_edits.py`); never stops the sweep."""
+        from shopbridge.sync.order_edits import EditWatch
+
+        try:
+            await EditWatch(self).sweep(report)
+        except ApiError as exc:
+            reason, _ = _explain(exc)
+            log.warning("order.edits_failed", error=reason)
+            report.add("retry_later", "changed orders", f"looking for orders changed in the shop: {reason}")
+        except Exception as exc:  # a bug must not stop the sweep
+            log.debug("order.edits_failed", exc_info=exc)
+            log.warning("order.edits_failed", error=error_line(exc))
+            report.add(
+                "error", "changed orders", f"internal error looking for changed orders ({error_line(exc)})"
+            )
 
     async def discover(self, fetched: dict[str, Any], report: SweepReport) -> None:
         """Make sure every qualifying order has a transfer row; repair missing write-backs."""
@@ -323,6 +341,8 @@ class OrderFlow:
             if wire is None:
                 wire = as_dict(await self.ctx.starweb.get_order(int(oid), include=ORDER_INCLUDE))
             outcome = await self._transfer(t, wire, attempt, report)
+            if outcome in (TransferState.TRANSFERRED.value, TransferState.NEEDS_REVIEW.value):
+                self._keep_content(t, wire)
             report.add(outcome)
         except ClaimLost:
             log.info("order.claim_lost")
@@ -347,6 +367,15 @@ class OrderFlow:
             self._failed(t, attempt, exc, report)
         finally:
             structlog.contextvars.unbind_contextvars("order")
+
+    def _keep_content(self, t: Transfer, wire: dict[str, Any]) -> None:
+        """What the order holds now that its document exists (kept when an earlier one was: an adopted
+        document answers for the content it was made from), to notice edits after the transfer."""
+        from shopbridge.sync.order_edits import order_content
+
+        if self.store.transfers.get(t.id).content is None:  # type: ignore[union-attr]
+            order = order_from_wire(wire, shop_id="1", reference_prefix=self.settings.reference_prefix)
+            self.store.transfers.record_content(t.id, order_content(order, cancelled=False))
 
     def _failed(self, t: Transfer, attempt: int, exc: Exception, report: SweepReport) -> None:
         """An unexpected exception (a bug, a surprise from the database): retried with backoff up to

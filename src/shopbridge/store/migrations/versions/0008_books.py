@@ -1,4 +1,5 @@
-"""books: one Visma customer may stand for many Starweb customers (a returning guest)
+"""books: one Visma customer may stand for many Starweb customers (a returning guest); what the shop's
+order held when its document was made (transfers.content), to notice edits after the transfer
 
 The unique (connection_id, entity_type, visma_id) on bindings becomes a partial unique index that
 leaves customers out: Starweb gives each guest checkout a customer of its own, and a second order with
@@ -27,6 +28,7 @@ WHERE = sa.text("entity_type != 'customer'")
 
 
 def upgrade() -> None:
+    op.add_column("transfers", sa.Column("content", sa.JSON(), nullable=True))
     with op.batch_alter_table("bindings") as batch:
         batch.drop_constraint(OLD, type_="unique")
     op.create_index(
@@ -43,3 +45,5 @@ def downgrade() -> None:
     op.drop_index(NEW, table_name="bindings")
     with op.batch_alter_table("bindings") as batch:
         batch.create_unique_constraint(OLD, ["connection_id", "entity_type", "visma_id"])
+    with op.batch_alter_table("transfers") as batch:
+        batch.drop_column("content")
