@@ -81,7 +81,7 @@ class ConnectionSettings(BaseModel):
     )
     zero_total: ZeroTotal = Field(
         "skip",
-        description="An order whose total is 0 (a 100 % discount, a free sample): skip (skipped with "
+        description="An order whose total is 0 (a full discount, a free sample): skip (skipped with "
         "the reason) or transfer (a document with the rows at 0)",
     )
     reference_field: ReferenceField = Field(
