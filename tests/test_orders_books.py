@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shopbridge.logs import configure_logging
+from shopbridge.sandbox.starweb.reference import STATUS_CANCELED
 from shopbridge.store import TransferState
 from shopbridge.sync.base import Hint
 
@@ -362,6 +363,21 @@ async def test_an_edit_the_books_cannot_follow_waits_in_needs_review_with_both_f
         )
         assert str(order["orderId"]) in report.waiting
     assert len(await env.documents_for(kept["orderId"])) == 1  # untouched
+
+
+async def test_a_cancellation_no_status_feedback_handles_waits_in_needs_review(env: Env) -> None:
+    [a] = await sku(env)
+    env.configure(plan="100")  # no status feedback: sync/status.py neither voids nor credits
+    try:
+        order = await transferred(env, [{"sku": a, "quantity": 1, "unitPrice": 90, "vatRate": 25}])
+        await env.shop("PATCH", f"orders/{order['orderId']}", json={"statusId": STATUS_CANCELED})
+        await env.sweep()
+    finally:
+        env.configure(plan="premium")
+    t = env.transfer(order["orderId"])
+    assert t.state == TransferState.NEEDS_REVIEW, (t.state, t.last_error)
+    assert "cancelled in the shop after its transfer" in t.last_error, t.last_error
+    assert len(await env.documents_for(order["orderId"])) == 1  # nothing removed behind anyone's back
 
 
 @pytest.mark.parametrize("crash_at", ["before_update", "after_update"])
