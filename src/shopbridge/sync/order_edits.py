@@ -2,10 +2,10 @@
 is told. Never silent.
 
 When an order's document is made, its **content** (lines, quantities, prices, shipping, fee, totals,
-whether it is cancelled) is kept on the transfer row (`transfers.content`). Every order sweep then
-lists the shop's orders changed since the last look (`sortBy=modifiedAt`, newest first, created within
-`edit_window_days`, stopping at the `orders.edits` cursor: usually one page) and compares each
-transferred order's content with what was kept:
+whether it is cancelled) is kept on the transfer row (`transfers.content`). Every full order sweep
+(a sweep hinted by a web hook skips it) lists the shop's orders changed since the last look
+(`sortBy=modifiedAt`, newest first, created within `edit_window_days`, stopping at the `orders.edits`
+cursor: usually one page) and compares each transferred order's content with what was kept:
 
 - **the same**: nothing (a status change, a comment, our own write-back);
 - **cancelled** (no more): `sync/status.py` voids or credits it, or puts it in `needs_review`; only

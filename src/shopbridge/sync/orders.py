@@ -236,7 +236,8 @@ class OrderFlow:
                     self.on_progress("done", 1)
 
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
-        await self._watch_edits(report)
+        if not order_hints:  # a full sweep; a hinted one stays as quick as a hook needs
+            await self._watch_edits(report)
         report.api_calls = self.ctx.api_calls - calls_before
         return report
 
