@@ -363,6 +363,15 @@ async def test_an_edit_the_books_cannot_follow_waits_in_needs_review_with_both_f
         )
         assert str(order["orderId"]) in report.waiting
     assert len(await env.documents_for(kept["orderId"])) == 1  # untouched
+    # update_documents back on, the order retried: its draft is adopted and follows the shop at once
+    env.store.transfers.retry(env.transfer(kept["orderId"]).id)
+    await env.sweep([Hint("order", str(kept["orderId"]))])
+    t = env.transfer(kept["orderId"])
+    assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    assert any(w["code"] == "document_updated" for w in t.warnings)
+    now = await shop_order(env, kept["orderId"])
+    [draft] = await env.documents_for(kept["orderId"])
+    assert dec(draft["TotalAmount"]) - dec(draft.get("TotalRoundings") or 0) == dec(now["totalAmount"])
 
 
 async def test_a_cancellation_no_status_feedback_handles_waits_in_needs_review(env: Env) -> None:

@@ -201,6 +201,19 @@ class EditWatch:
         if newest is not None and newest != since_text:
             self.store.cursors.set(self.ctx.id, CURSOR, newest)
 
+    async def check(self, t: Transfer, wire: dict[str, Any], report: SweepReport) -> None:
+        """One transferred order against its kept content, now (an adopted document: `orders retry`);
+        a failure in passing leaves it in `needs_review` saying so, to be retried."""
+        try:
+            await self._one(t, wire, await self._cancelled_ids(), report)
+        except ApiError as exc:
+            reason = (
+                f"the order changed in the shop after its transfer and updating {self._doc_words(t)} failed "
+                f"({exc.message}); `shopbridge orders retry` tries again"
+            )
+            self.store.transfers.flag_for_review(t.id, reason)
+            report.add("needs_review", t.starweb_order_id, reason)
+
     async def _cancelled_ids(self) -> set[int]:
         return {s.statusId for s in await self.flow.ref.order_statuses() if str(s.idCode) in CANCELLED_CODES}
 

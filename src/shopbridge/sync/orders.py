@@ -343,7 +343,7 @@ class OrderFlow:
                 wire = as_dict(await self.ctx.starweb.get_order(int(oid), include=ORDER_INCLUDE))
             outcome = await self._transfer(t, wire, attempt, report)
             if outcome in (TransferState.TRANSFERRED.value, TransferState.NEEDS_REVIEW.value):
-                self._keep_content(t, wire)
+                await self._keep_content(t, wire, report)
             report.add(outcome)
         except ClaimLost:
             log.info("order.claim_lost")
@@ -369,14 +369,20 @@ class OrderFlow:
         finally:
             structlog.contextvars.unbind_contextvars("order")
 
-    def _keep_content(self, t: Transfer, wire: dict[str, Any]) -> None:
-        """What the order holds now that its document exists (kept when an earlier one was: an adopted
-        document answers for the content it was made from), to notice edits after the transfer."""
-        from shopbridge.sync.order_edits import order_content
+    async def _keep_content(self, t: Transfer, wire: dict[str, Any], report: SweepReport) -> None:
+        """What the order holds now that its document exists, to notice edits after the transfer. A
+        document adopted again (`orders retry`) answers for the content it was made from: when the
+        order has changed since, it is handled as an edit right away (`sync/order_edits.py`)."""
+        from shopbridge.sync.order_edits import EditWatch, order_content
 
-        if self.store.transfers.get(t.id).content is None:  # type: ignore[union-attr]
+        row = self.store.transfers.get(t.id)
+        if row is None:
+            return
+        if row.content is None:
             order = order_from_wire(wire, shop_id="1", reference_prefix=self.settings.reference_prefix)
             self.store.transfers.record_content(t.id, order_content(order, cancelled=False))
+        elif row.state == TransferState.TRANSFERRED and row.visma_document_id:
+            await EditWatch(self).check(row, wire, report)
 
     def _failed(self, t: Transfer, attempt: int, exc: Exception, report: SweepReport) -> None:
         """An unexpected exception (a bug, a surprise from the database): retried with backoff up to
