@@ -228,6 +228,26 @@ async def test_a_customer_who_moved_is_updated_and_the_invoice_goes_to_the_new_a
     ]
 
 
+async def test_one_buyers_orders_from_two_addresses_in_one_sweep_each_carry_their_own(env: Env) -> None:
+    [a] = await sku(env)
+    item = [{"sku": a, "quantity": 1, "unitPrice": 125, "vatRate": 25}]
+    email = "tva.adresser@example.se"
+    places = [("Västgatan 1", "41101", "Göteborg"), ("Östgatan 2", "60222", "Norrköping")]
+    orders = [
+        await env.new_order(item, **guest(email, street=street, postal=postal, city=city))
+        for street, postal, city in places
+    ]
+    await env.sweep()  # both in one sweep, side by side
+    for order, (street, postal, city) in zip(orders, places, strict=True):
+        assert env.transfer(order["orderId"]).state == TransferState.TRANSFERRED
+        [draft] = await env.documents_for(order["orderId"])
+        assert (draft["InvoiceAddress1"], draft["InvoicePostalCode"], draft["InvoiceCity"]) == (
+            street,
+            postal,
+            city,
+        )
+
+
 async def test_update_customers_never_keeps_the_customer_and_the_invoice_still_shows_the_order(
     env: Env,
 ) -> None:

@@ -181,6 +181,7 @@ class OrderFlow:
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
         arm_in_create_crash(ctx)
         self._customer_locks: dict[str, asyncio.Lock] = {}
+        self._buyer_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ sweep
     async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
@@ -438,6 +439,22 @@ class OrderFlow:
             self.store.transfers.mark_skipped(t, reason)
             self.store.journal.finish(attempt, TransferState.SKIPPED, error=reason)
             return TransferState.SKIPPED.value
+        # one buyer's orders one at a time from plan to create: each document takes the address its
+        # customer has when it is made, never another order's (update_customers)
+        async with self._buyer_locks.setdefault(_buyer_key(order), asyncio.Lock()):
+            return await self._plan_and_send(t, wire, order, kind, reference, attempt, report)
+
+    async def _plan_and_send(
+        self,
+        t: Transfer,
+        wire: dict[str, Any],
+        order: Order,
+        kind: str,
+        reference: str,
+        attempt: int,
+        report: SweepReport,
+    ) -> str:
+        """Plan the document, reserve quota, record the intent, create it, record it."""
         plan = await self.plan(order, kind)
         plugins = self.ctx.plugins
         plan.body = await plugged(plugins.document_body(plan.body, order=order, wire=wire, kind=kind))
@@ -1020,6 +1037,14 @@ class OrderFlow:
         """The Visma document carrying `reference` (the first, when several do), or None."""
         docs = await self.find_documents(reference, kind)
         return docs[0][1] if docs else None
+
+
+def _buyer_key(order: Order) -> str:
+    """Who bought, as Visma will find them: the org number of a company, else the e-mail."""
+    c = order.customer
+    if c.is_company and c.org_number:
+        return f"org:{c.org_number}"
+    return f"email:{(c.email or '').lower()}" if c.email else f"id:{c.source_id}"
 
 
 def _doc_number(doc: dict[str, Any]) -> str | None:
