@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -200,3 +201,115 @@ def _json(value: Any) -> Any:
     if isinstance(value, list):
         return [_json(v) for v in value]
     return value
+
+
+# ---------------------------------------------------------------------- drift: moves and edits
+PLACES = [
+    ("Storgatan 1", "11122", "Stockholm"),
+    ("Nygatan 5", "22233", "Lund"),
+    ("Ågatan 9", "75320", "Uppsala"),
+]
+plain_item = st.fixed_dictionaries(
+    {
+        "rate": st.sampled_from(RATES),
+        "quantity": st.integers(min_value=1, max_value=25),
+        "price": money,
+        "percent": st.one_of(st.none(), st.integers(min_value=1, max_value=60)),
+    }
+)
+edit = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {
+            "quantity": st.integers(min_value=1, max_value=30),
+            "shipping": st.one_of(
+                st.none(), st.decimals(min_value=Decimal("0"), max_value=Decimal("199"), places=2)
+            ),
+            "drop_last": st.booleans(),
+        }
+    ),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("SHOPBRIDGE_PROPERTY_DRIFT_EXAMPLES", "8")),
+    phases=[
+        Phase.explicit,
+        Phase.reuse,
+        Phase.generate,
+        *([] if os.environ.get("NO_SHRINK") else [Phase.shrink]),
+    ],
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    items=st.lists(plain_item, min_size=2, max_size=4),
+    moves=st.lists(st.integers(min_value=0, max_value=len(PLACES) - 1), min_size=2, max_size=3),
+    change=edit,
+)
+def test_a_customer_who_moves_and_an_order_edited_after_transfer_stay_equal_in_visma(
+    env: Any, items: list[dict[str, Any]], moves: list[int], change: dict[str, Any] | None
+) -> None:
+    """One guest (one e-mail) orders from each place in turn; the last order may be edited after its
+    transfer. The Visma customer and document follow the order; totals and VAT per rate stay the shop's."""
+    loop = env.loop
+    email = f"drift-{uuid.uuid4().hex[:10]}@example.se"
+    rows = []
+    for i, it in enumerate(items):
+        row: dict[str, Any] = {
+            "sku": env.skus[it["rate"]][i % len(env.skus[it["rate"]])],
+            "quantity": it["quantity"],
+            "unitPrice": it["price"],
+            "vatRate": int(it["rate"]),
+        }
+        if it["percent"]:
+            row.update(discountType="percent", discount=it["percent"])
+        rows.append(row)
+    order: dict[str, Any] = {}
+    for where in moves:
+        street, postal, city = PLACES[where]
+        place = {"firstName": "Drift", "lastName": "Kund", "address": street, "postalCode": postal}
+        place.update(city=city, countryCode="SE")
+        fields = {"customerId": None, "originalCustomerEmail": email}
+        fields["addresses"] = {"customerInvoice": place, "customerDelivery": dict(place)}
+        order = loop.run_until_complete(env.new_order(_json(rows), **fields))
+        loop.run_until_complete(OrderFlow(env.ctx).sweep([Hint("order", str(order["orderId"]))]))
+        t = env.transfer(order["orderId"])
+        assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error)
+    oid = order["orderId"]
+    if change is not None:
+        loop.run_until_complete(OrderFlow(env.ctx).sweep())  # the watch has seen it as transferred
+        data = order["items"]["data"]
+        first, last = data[0], data[-1]
+        loop.run_until_complete(
+            env.shop("PATCH", f"orders/{oid}/items/{first['itemId']}", json={"quantity": change["quantity"]})
+        )
+        if change["drop_last"]:
+            loop.run_until_complete(env.shop("DELETE", f"orders/{oid}/items/{last['itemId']}"))
+        if change["shipping"] is not None:
+            loop.run_until_complete(
+                env.shop("PATCH", f"orders/{oid}", json=_json({"shippingCost": change["shipping"]}))
+            )
+        loop.run_until_complete(OrderFlow(env.ctx).sweep())
+        t = env.transfer(oid)
+        assert t.state == TransferState.TRANSFERRED, (t.state, t.last_error, t.details)
+    now = loop.run_until_complete(env.shop("GET", f"orders/{oid}", params={"include": "items"}))["data"]
+    [draft] = loop.run_until_complete(env.documents_for(oid))
+    street, postal, city = PLACES[moves[-1]]
+    assert (draft["InvoiceAddress1"], draft["InvoicePostalCode"], draft["InvoiceCity"]) == (
+        street,
+        postal,
+        city,
+    )
+    customer = loop.run_until_complete(env.visma_get(f"customers/{draft['CustomerId']}"))
+    assert (customer["InvoiceAddress1"], customer["InvoiceCity"]) == (street, city)
+    assert dec(draft["TotalAmount"]) - dec(draft.get("TotalRoundings") or 0) == dec(now["totalAmount"])
+    assert dec(draft["TotalVatAmount"]) == dec(now["totalVat"])
+    visma_gross: dict[Decimal, Decimal] = {}
+    for r in draft["Rows"]:
+        if r.get("IsTextRow"):
+            continue
+        rate = visma_rate(r["VatRate"])
+        visma_gross[rate] = visma_gross.get(rate, Decimal(0)) + dec(r["Amount"])
+    for rate, (net, vat) in _shop_vat_per_rate(now).items():
+        assert visma_gross.get(rate, Decimal(0)) == (net + vat if draft["IncludesVat"] else net)

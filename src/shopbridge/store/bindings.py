@@ -1,9 +1,10 @@
 """The binder: which Visma thing is which Starweb thing, per connection and entity type.
 
 Entity types in use: ``order`` (Starweb order → Visma invoice draft or order), ``customer``,
-``article`` (SKU → article), ``product``. Ids are stored as strings. Both directions are unique in
-the database, so a race can never bind one thing twice: :meth:`Bindings.bind` raises
-``BindingConflict`` instead.
+``article`` (SKU → article), ``product``. Ids are stored as strings. A Starweb id has one binding;
+a Visma id is unique too (a race can never bind one thing twice: :meth:`Bindings.bind` raises
+``BindingConflict`` instead), except a customer's: one Visma customer may stand for many Starweb
+customers (Starweb makes a customer of each guest checkout; a returning guest finds the same one).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Bound(NamedTuple):
 
 
 class BindingConflict(ValueError):
-    """The Visma id is already bound to another Starweb id (or the other way round)."""
+    """The Visma id (not a customer's) is already bound to another Starweb id."""
 
 
 def content_hash(value: Any) -> str:

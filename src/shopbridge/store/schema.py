@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -165,7 +166,17 @@ class Binding(Base):
     __tablename__ = "bindings"
     __table_args__ = (
         UniqueConstraint("connection_id", "entity_type", "starweb_id"),
-        UniqueConstraint("connection_id", "entity_type", "visma_id"),
+        # one Visma customer may stand for many Starweb customers (each guest checkout is a customer of
+        # its own in Starweb); every other entity is one-to-one
+        Index(
+            "uq_bindings_visma_id_one_to_one",
+            "connection_id",
+            "entity_type",
+            "visma_id",
+            unique=True,
+            sqlite_where=text("entity_type != 'customer'"),
+            postgresql_where=text("entity_type != 'customer'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -225,6 +236,8 @@ class Transfer(Base):
     intent_key: Mapped[str | None] = mapped_column(String(128))
     intent_at: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()  # the create was sent (None: not since the intent)
+    # what the shop's order held when its document was made or last updated (`sync/order_edits.py`)
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     claim_token: Mapped[str | None] = mapped_column(String(36))
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column()

@@ -707,6 +707,23 @@ class Transfers:
             self._unclaim(row, now)
             return row
 
+    def record_content(
+        self,
+        transfer_id: int,
+        content: dict[str, Any] | None,
+        *,
+        warning: Warning | dict[str, Any] | None = None,
+    ) -> Transfer:
+        """What the shop's order holds now that its document matches it (`sync/order_edits.py`), and a
+        warning added to the order's history (e.g. "document updated"); any state, not fenced."""
+        with self._session() as s:
+            row = self._load(s, transfer_id, require_claim=False)
+            row.content = content
+            if warning is not None:
+                row.warnings = [*(row.warnings or []), *(_warnings_json([warning]) or [])]
+            row.updated_at = utcnow()
+            return row
+
     # ------------------------------------------------------------------ people
 
     def retry(self, transfer_id: int, *, now: datetime | None = None) -> Transfer:

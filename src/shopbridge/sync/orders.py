@@ -41,7 +41,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -68,9 +68,11 @@ from shopbridge.store.leases import LeaseBusy, LeaseLost, holder_name
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
+from shopbridge.sync.customer_changes import customer_changes, describe, invoice_fields, wanted_customer
 from shopbridge.sync.reference import ReferenceData, article_key
 from shopbridge.sync.settings import rate_key
 from shopbridge.sync.shops import ShopScope
+from shopbridge.sync.start_date import listing_after, on_or_after
 from shopbridge.sync.sweep_lease import SweepBusy, sweep_lease
 from shopbridge.visma.mapping import (
     ArticleRef,
@@ -179,6 +181,7 @@ class OrderFlow:
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
         arm_in_create_crash(ctx)
         self._customer_locks: dict[str, asyncio.Lock] = {}
+        self._buyer_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ sweep
     async def sweep(self, hints: list[Hint] | None = None) -> SweepReport:
@@ -234,8 +237,27 @@ class OrderFlow:
                     self.on_progress("done", 1)
 
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        if not order_hints:  # a full sweep; a hinted one stays as quick as a hook needs
+            await self._watch_edits(report)
         report.api_calls = self.ctx.api_calls - calls_before
         return report
+
+    async def _watch_edits(self, report: SweepReport) -> None:
+        """Orders changed in the shop after their transfer (`sync/order_edits.py`); never stops the sweep."""
+        from shopbridge.sync.order_edits import EditWatch
+
+        try:
+            await EditWatch(self).sweep(report)
+        except ApiError as exc:
+            reason, _ = _explain(exc)
+            log.warning("order.edits_failed", error=reason)
+            report.add("retry_later", "changed orders", f"looking for orders changed in the shop: {reason}")
+        except Exception as exc:  # a bug must not stop the sweep
+            log.debug("order.edits_failed", exc_info=exc)
+            log.warning("order.edits_failed", error=error_line(exc))
+            report.add(
+                "error", "changed orders", f"internal error looking for changed orders ({error_line(exc)})"
+            )
 
     async def discover(self, fetched: dict[str, Any], report: SweepReport) -> None:
         """Make sure every qualifying order has a transfer row; repair missing write-backs."""
@@ -244,8 +266,9 @@ class OrderFlow:
             report.add("config_error", "settings", f"unknown trigger statuses: {', '.join(unknown)}")
         filters: dict[str, Any] = {"sortBy": "orderId", "sortOrder": "ASC"}
         if self.settings.start_date:
-            start = datetime.combine(self.settings.start_date, time.min, tzinfo=UTC)
-            filters["ordersCreatedAfter"] = start.isoformat().replace("+00:00", "Z")
+            filters["ordersCreatedAfter"] = listing_after(
+                self.settings.start_date, self.settings.shop_time_zone
+            )
         page: list[dict[str, Any]] = []
         for status_id in sorted(ids):
             async for order in self.ctx.starweb.iter_orders(
@@ -305,10 +328,9 @@ class OrderFlow:
     def _qualifies(self, wire: dict[str, Any], trigger_ids: set[int]) -> bool:
         if not wire.get("isComplete") or wire.get("statusId") not in trigger_ids:
             return False
-        if self.settings.start_date and wire.get("createdAt"):
-            created = datetime.fromisoformat(str(wire["createdAt"]).replace("Z", "+00:00"))
-            if created.date() < self.settings.start_date:
-                return False
+        start = self.settings.start_date
+        if start and wire.get("createdAt"):
+            return on_or_after(str(wire["createdAt"]), start, self.settings.shop_time_zone)
         return True
 
     # ------------------------------------------------------------------ one order
@@ -321,6 +343,8 @@ class OrderFlow:
             if wire is None:
                 wire = as_dict(await self.ctx.starweb.get_order(int(oid), include=ORDER_INCLUDE))
             outcome = await self._transfer(t, wire, attempt, report)
+            if outcome in (TransferState.TRANSFERRED.value, TransferState.NEEDS_REVIEW.value):
+                await self._keep_content(t, wire, report)
             report.add(outcome)
         except ClaimLost:
             log.info("order.claim_lost")
@@ -342,12 +366,48 @@ class OrderFlow:
             self._wait(t, attempt, reason, fix=fix, error_id=exc.request_id)
             report.add(TransferState.WAITING_FOR_FIX.value if fix else "retry_later", oid, reason)
         except Exception as exc:  # a bug must not stop the other orders
-            log.exception("order.failed")
-            reason = f"internal error ({error_line(exc)}); it will be retried"
-            self._wait(t, attempt, reason, fix=t.attempts >= self.settings.max_attempts)
-            report.add("error", oid, reason)
+            self._failed(t, attempt, exc, report)
         finally:
             structlog.contextvars.unbind_contextvars("order")
+
+    async def _keep_content(self, t: Transfer, wire: dict[str, Any], report: SweepReport) -> None:
+        """What the order holds now that its document exists, to notice edits after the transfer. A
+        document adopted again (`orders retry`) answers for the content it was made from: when the
+        order has changed since, it is handled as an edit right away (`sync/order_edits.py`)."""
+        from shopbridge.sync.order_edits import EditWatch, order_content
+
+        row = self.store.transfers.get(t.id)
+        if row is None:
+            return
+        if row.content is None:
+            order = order_from_wire(wire, shop_id="1", reference_prefix=self.settings.reference_prefix)
+            self.store.transfers.record_content(t.id, order_content(order, cancelled=False))
+        elif row.state == TransferState.TRANSFERRED and row.visma_document_id:
+            await EditWatch(self).check(row, wire, report)
+
+    def _failed(self, t: Transfer, attempt: int, exc: Exception, report: SweepReport) -> None:
+        """An unexpected exception (a bug, a surprise from the database): retried with backoff up to
+        `max_attempts`, then `needs_review` with one sentence. The traceback goes to the log at DEBUG."""
+        log.debug("order.failed", exc_info=exc)
+        line = error_line(exc)
+        log.warning("order.failed", error=line)
+        oid = t.starweb_order_id
+        if t.attempts < self.settings.max_attempts:
+            reason = f"internal error ({line}); it will be retried"
+            self._wait(t, attempt, reason, fix=False)
+            report.add("error", oid, reason)
+            return
+        reason = (
+            f"internal error after {t.attempts} attempts ({line}); shopbridge stopped retrying: report it "
+            "with `shopbridge orders show`, then `shopbridge orders retry`"
+        )
+        try:
+            self.store.transfers.mark_needs_review(t, reason)
+        except ClaimLost:
+            return
+        self.store.journal.finish(attempt, TransferState.NEEDS_REVIEW, error=reason)
+        report.add("needs_review_reason", oid, reason)
+        report.add(TransferState.NEEDS_REVIEW.value)
 
     async def _transfer(self, t: Transfer, wire: dict[str, Any], attempt: int, report: SweepReport) -> str:
         status = wire.get("statusId")
@@ -371,6 +431,30 @@ class OrderFlow:
             outcome = await self._look_before_create(t, attempt, t.intent_key or reference, kind, report)
             if outcome is not None:
                 return outcome
+        if order.total_inc_vat == 0 and self.settings.zero_total == "skip":
+            reason = (
+                f"the order total is 0 {order.currency}: nothing to invoice, so it is skipped "
+                "(set zero_total transfer to send such orders to Visma)"
+            )
+            self.store.transfers.mark_skipped(t, reason)
+            self.store.journal.finish(attempt, TransferState.SKIPPED, error=reason)
+            return TransferState.SKIPPED.value
+        # one buyer's orders one at a time from plan to create: each document takes the address its
+        # customer has when it is made, never another order's (update_customers)
+        async with self._buyer_locks.setdefault(_buyer_key(order), asyncio.Lock()):
+            return await self._plan_and_send(t, wire, order, kind, reference, attempt, report)
+
+    async def _plan_and_send(
+        self,
+        t: Transfer,
+        wire: dict[str, Any],
+        order: Order,
+        kind: str,
+        reference: str,
+        attempt: int,
+        report: SweepReport,
+    ) -> str:
+        """Plan the document, reserve quota, record the intent, create it, record it."""
         plan = await self.plan(order, kind)
         plugins = self.ctx.plugins
         plan.body = await plugged(plugins.document_body(plan.body, order=order, wire=wire, kind=kind))
@@ -631,6 +715,10 @@ class OrderFlow:
                 row["CostCenterItemId1"] = self.settings.cost_center_item_id
             if self.settings.project_id:
                 row["ProjectId"] = self.settings.project_id
+        invoice, address_row = invoice_fields(order, kind, customer)
+        if address_row:  # a draft whose read-only address fields are another's: the order's, as text
+            text = {"IsTextRow": True, "Text": address_row, "ReversedConstructionServicesVatFree": False}
+            rows = [text, *rows]
         body, more = document_body(
             order,
             kind=kind,
@@ -638,12 +726,14 @@ class OrderFlow:
             rows=rows,
             reference_field=self.settings.reference_field,
         )
+        body.update(invoice)
         return Plan(order, kind, body, order.reference or order.number, warnings + more, vat_kind)
 
     def _check_input(self, order: Order) -> None:
-        if order.total_inc_vat <= 0:
+        if order.total_inc_vat < 0:
             raise OrderInputError(
-                f"the order total is {order.total_inc_vat} {order.currency}; nothing to invoice"
+                f"the order total is {order.total_inc_vat} {order.currency}, below zero; a refund is a "
+                "credit in Visma, not an order"
             )
         address = order.billing_address
         if address is None or not address.postal_code:
@@ -702,8 +792,41 @@ class OrderFlow:
                 )
             if order.currency != (customer.get("CurrencyCode") or "SEK"):
                 customer = await self._switch_currency(customer, order.currency, warnings)
+            customer = await self._customer_as_ordered(customer, order, warnings)
             self.ref.customers[str(customer["Id"])] = customer
             return customer
+
+    async def _customer_as_ordered(
+        self, customer: dict[str, Any], order: Order, warnings: list[Warning]
+    ) -> dict[str, Any]:
+        """The customer moved (or changed name, e-mail, phone, VAT number): update it in Visma from the
+        order (`update_customers always`), or say it differs. Only differences are written: idempotent."""
+        changes = customer_changes(customer, wanted_customer(order))
+        if not changes:
+            return customer
+        number = customer.get("CustomerNumber") or customer.get("Id")
+        if self.settings.update_customers == "never":
+            warnings.append(
+                Warning(
+                    code="customer_differs",
+                    message=f"customer {number} in Visma differs from the order ({describe(changes)}); "
+                    "not updated (update_customers never): the document carries the order's address",
+                    field=",".join(changes),
+                )
+            )
+            return customer
+        body = {k: v for k, v in customer.items() if v is not None}
+        body.update({k: new for k, (_, new) in changes.items()})
+        updated = await self.ctx.visma.customers.update(str(customer["Id"]), body)
+        log.info("customer.updated", visma_id=str(customer["Id"]), fields=list(changes))
+        warnings.append(
+            Warning(
+                code="customer_updated",
+                message=f"customer {number} updated in Visma from the order: {describe(changes)}",
+                field=",".join(changes),
+            )
+        )
+        return updated.model_dump(by_alias=True)
 
     async def _find_or_create_customer(self, order: Order, warnings: list[Warning]) -> dict[str, Any]:
         """Find the customer in Visma, else create it: serialised per Visma company and e-mail/org
@@ -914,6 +1037,14 @@ class OrderFlow:
         """The Visma document carrying `reference` (the first, when several do), or None."""
         docs = await self.find_documents(reference, kind)
         return docs[0][1] if docs else None
+
+
+def _buyer_key(order: Order) -> str:
+    """Who bought, as Visma will find them: the org number of a company, else the e-mail."""
+    c = order.customer
+    if c.is_company and c.org_number:
+        return f"org:{c.org_number}"
+    return f"email:{(c.email or '').lower()}" if c.email else f"id:{c.source_id}"
 
 
 def _doc_number(doc: dict[str, Any]) -> str | None:

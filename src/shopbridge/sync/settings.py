@@ -37,6 +37,8 @@ Preset = Literal["ecom-master", "erp-master", "combo"]
 Direction = Literal["to_visma", "to_starweb", "off"]
 StockSource = Literal["available", "balance"]
 Rounding = Literal["0.01", "0.00", "0.90", "0.95", "9.00"]
+ZeroTotal = Literal["skip", "transfer"]
+UpdateCustomers = Literal["always", "never"]
 
 
 class PriceRule(BaseModel):
@@ -70,7 +72,18 @@ class ConnectionSettings(BaseModel):
         default_factory=lambda: ["completed"],
         description="Starweb order statuses (ids or idCodes) that start a transfer",
     )
-    start_date: date | None = Field(None, description="Only orders created on or after this date")
+    start_date: date | None = Field(
+        None, description="Only orders created on or after this date, in the shop's time zone"
+    )
+    shop_time_zone: str = Field(
+        "Europe/Stockholm",
+        description="The shop's time zone (IANA name): where start_date begins at midnight",
+    )
+    zero_total: ZeroTotal = Field(
+        "skip",
+        description="An order whose total is 0 (a full discount, a free sample): skip (skipped with "
+        "the reason) or transfer (a document with the rows at 0)",
+    )
     reference_field: ReferenceField = Field(
         "YourReference", description="Where the Starweb order number goes on the Visma document"
     )
@@ -82,6 +95,12 @@ class ConnectionSettings(BaseModel):
     )
     terms_of_payment_id: str | None = Field(None, description="Terms of payment for new customers")
     customer_number_prefix: str = Field("", description="Prefix for customer numbers we create")
+    update_customers: UpdateCustomers = Field(
+        "always",
+        description="When the order's name, address, e-mail, phone or VAT number differs from the Visma "
+        "customer: always (update the customer, noted on the order) or never (the document still "
+        "carries the order's address where Visma allows it)",
+    )
 
     # rows
     missing_article: MissingArticle = Field(
@@ -171,6 +190,14 @@ class ConnectionSettings(BaseModel):
     )
     deletion_check_interval_s: float = Field(
         900.0, ge=0, description="How often to look for drafts and orders deleted in Visma"
+    )
+    update_documents: bool = Field(
+        True,
+        description="An order changed in the shop after its transfer: update its Visma draft or "
+        "uninvoiced order (false, or already invoiced: it waits in needs_review with both figures)",
+    )
+    edit_window_days: int = Field(
+        60, ge=0, description="Days after its creation an order is watched for changes in the shop"
     )
 
     # housekeeping
@@ -310,6 +337,17 @@ class ConnectionSettings(BaseModel):
         ge=0.0,
         description="After a create whose answer was lost: seconds to wait before looking again and creating",
     )
+
+    @field_validator("shop_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; an IANA name like Europe/Stockholm") from None
+        return value
 
     @field_validator("shipping_articles", "fee_articles", "discount_articles", "coding_by_rate")
     @classmethod

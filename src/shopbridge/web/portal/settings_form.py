@@ -35,6 +35,10 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
             "document_type",
             "trigger_statuses",
             "start_date",
+            "shop_time_zone",
+            "zero_total",
+            "update_documents",
+            "edit_window_days",
             "reference_field",
             "reference_prefix",
             "missing_article",
@@ -44,7 +48,10 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
             "poll_interval_s",
         ),
     ),
-    (N_("Customers"), ("collective_customer_number", "terms_of_payment_id", "customer_number_prefix")),
+    (
+        N_("Customers"),
+        ("collective_customer_number", "terms_of_payment_id", "customer_number_prefix", "update_customers"),
+    ),
     (
         N_("Rows and VAT"),
         ("shipping_articles", "fee_articles", "discount_articles", "coding_by_rate", "uses_oss", "unit_id"),
