@@ -115,8 +115,8 @@ class Period:
 
 
 def shop_zone(ctx: ConnectionContext) -> ZoneInfo:
-    """The shop's time zone (a `shop_timezone` setting when there is one, else Europe/Stockholm)."""
-    return ZoneInfo(getattr(ctx.settings, "shop_timezone", None) or SHOP_TIME_ZONE)
+    """The shop's time zone (`shop_time_zone`, the one `start_date` is read in)."""
+    return ZoneInfo(ctx.settings.shop_time_zone or SHOP_TIME_ZONE)
 
 
 def local_date(value: Any, tz: ZoneInfo) -> date | None:
