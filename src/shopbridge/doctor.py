@@ -194,6 +194,7 @@ SERVICE_SETTINGS = {
     "shipping_articles": "shipping",
     "fee_articles": "payment fee",
     "discount_articles": "discount",
+    "adjustment_articles": "öre adjustment",
 }
 
 

@@ -122,6 +122,9 @@ class Sales:
         pricelist_id = customer.get("SalesPriceListId")
         pricelist = self.state.table("salespricelists").get(norm_id(pricelist_id)) if pricelist_id else None
         foreign = currency != self.company_currency()
+        home = str(self.state.company.get("CountryCode") or "SE")
+        abroad = str(customer.get("InvoiceCountryCode") or home).upper() != home
+        price_quantum = Decimal("0.0001") if foreign or abroad else Decimal("0.01")
         out_rows: list[dict[str, Any]] = []
         pairs: list[tuple[Decimal, Decimal]] = []
         qty_by_article: dict[str, Decimal] = {}
@@ -209,6 +212,12 @@ class Sales:
                     article, coding, pricelist, currency, rate, includes_vat, foreign
                 )
             unit_price = dec(unit_price)
+            if unit_price != unit_price.quantize(price_quantum):  # the spec: 2 decimals, 4 when foreign
+                raise validation_error(
+                    f"{where}.UnitPrice: at most {-price_quantum.as_tuple().exponent} decimals for this "
+                    "customer and currency (2 when both are domestic, 4 otherwise)",
+                    f"{where}.UnitPrice",
+                )
             discount_pct = dec(raw.get("DiscountPercentage"))
             fixed_flag = bool(raw.get("IsDiscountInFixedAmount"))
             fixed = dec(raw.get("DiscountFixedAmount")) if fixed_flag else None
