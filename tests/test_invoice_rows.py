@@ -19,9 +19,9 @@ from shopbridge.store import TransferState
 from shopbridge.sync.base import Hint
 from shopbridge.visma.mapping import visma_rate
 from shopbridge.visma.rows import PlannedRow, plan_rows, visma_row_amount
+from test_orders_flow import customers, visma_skus
 
 from e2e import Env, dec, env_fixture
-from test_orders_flow import customers, visma_skus
 
 D = Decimal
 
@@ -144,7 +144,7 @@ def test_example_5_amount_discounts() -> None:
 
 
 def test_example_5b_amount_discount_incl_vat() -> None:
-    """Incl. VAT, 1 × 129.00 less 7.50 (6.00 excl. VAT): 5.81 % gives 121.51, the unit price 121.50 exactly."""
+    """Incl. VAT, 1 × 129.00 less 7.50 (6.00 excl.): 5.81 % gives 121.51, the unit price 121.50 exactly."""
     order = shop_order([{"quantity": 1, "price": "103.20", "discount": "6.00", "type": "amount"}])
     rows = plan_rows(order, gross=True, places=2)
     assert receipt(rows) == [("1", "121.50", None, "121.50")]
