@@ -173,3 +173,30 @@ def test_bank_accounts_created_changed_and_deleted_like_visma(visma: Visma) -> N
     visma.ok(pay(visma, inv, str(inv["TotalAmount"]), 1, bank="Klarna"), 201)
     used = visma.http.delete(f"/v2/bankaccounts/{klarna['Id']}")
     assert "payments" in assert_visma_error(used, 400)["DeveloperErrorMessage"]
+
+
+def test_unit_price_decimals_follow_the_customer_and_currency(visma: Visma) -> None:
+    """The spec: UnitPrice takes 2 decimals for a domestic customer and currency, 4 otherwise."""
+    assert_visma_error(
+        visma.post("/customerinvoicedrafts/dryrun", _draft(visma, "1001", "100.005")), 400, 2000
+    )
+    assert visma.ok(visma.post("/customerinvoicedrafts/dryrun", _draft(visma, "1001", "100.01")))
+    german = _draft(visma, "1016", "10.0125")  # EUR, an EU company: 4 decimals
+    assert visma.ok(visma.post("/customerinvoicedrafts/dryrun", german))["Rows"][0]["UnitPrice"] == Decimal(
+        "10.0125"
+    )
+    assert_visma_error(
+        visma.post("/customerinvoicedrafts/dryrun", _draft(visma, "1016", "10.00125")), 400, 2000
+    )
+
+
+def _draft(v: Visma, customer: str, price: str) -> dict[str, Any]:
+    cust = v.first("/customers", f"CustomerNumber eq '{customer}'")
+    art = v.first("/articles", "Number eq 'FRAKT'")
+    row = {"ArticleId": art["Id"], "Quantity": 1, "UnitPrice": Decimal(price), "IsTextRow": False}
+    return {
+        "CustomerId": cust["Id"],
+        "EuThirdParty": False,
+        "RotReducedInvoicingType": 0,
+        "Rows": [{**row, "ReversedConstructionServicesVatFree": False}],
+    }
