@@ -266,6 +266,8 @@ async def test_e2e_private_incl_vat_receipt_rows(env: Env) -> None:
         (1, D("-0.01"), 0, D("-0.01")),
     ]
     assert draft["Rows"][3]["ArticleNumber"] == "ORESJUST6"
+    [said] = [w for w in env.transfer(order["orderId"]).warnings if w["code"] == "ore_adjustment"]
+    assert said["value"] == "-0.01" and "6 %" in said["message"]  # never silent
     assert draft["Rows"][3]["Text"] == "Öresjustering"
     assert visma_rate(draft["Rows"][3]["VatRate"]) == 6
     assert_books_equal_shop(order, await invoice_of(env, draft))

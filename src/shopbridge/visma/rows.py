@@ -79,7 +79,7 @@ def row_for_line(line: OrderLine, *, gross: bool, places: int) -> PlannedRow:
     if line.discount_amount:
         target = line_amount(line, gross=gross)
         base = q * price
-        choices: list[tuple[Decimal, Decimal | None]] = []
+        choices: list[tuple[Decimal, Decimal | None]] = [] if q else [(price, None)]
         if base:  # the shop's unit price with the percentage that comes closest
             choices.append((price, _fraction((base - target) / base)))
         if q:  # the discounted unit price, when that comes closer
