@@ -343,3 +343,26 @@ async def test_e2e_shipping_and_fee_follow_the_goods(env: Env, buyer: str, where
         assert coding[field] == (3108 if where == "eu" else 3105)
     assert dec(draft["TotalVatAmount"]) == 0
     assert dec(draft["TotalAmount"]) == dec(order["totalAmount"])
+
+
+@pytestmark_e2e
+async def test_e2e_missing_foreign_charge_article_waits_with_a_sentence(env: Env) -> None:
+    """Never the domestic service article as a fallback: the order waits and says what to do."""
+    who = await customers(env)
+    [sku] = await visma_skus(env, 1)
+    env.configure(foreign_charge_articles={"shipping_eu": "NO-SUCH-FRAKT"})
+    try:
+        order = await env.new_order(
+            [{"sku": sku, "quantity": 1, "unitPrice": 100, "vatRate": 0}],
+            customerId=who["eu_company"],
+            shippingCost=9.90,
+            shippingVatRate=0,
+        )
+        await env.sweep([Hint("order", str(order["orderId"]))])
+        t = env.transfer(order["orderId"])
+        assert t.state == TransferState.WAITING_FOR_FIX
+        assert "NO-SUCH-FRAKT (shipping_eu) does not exist in Visma" in t.last_error
+        assert "doctor --fix" in t.last_error
+        assert await env.documents_for(order["orderId"]) == []
+    finally:
+        env.configure(foreign_charge_articles=None)

@@ -825,10 +825,9 @@ class OrderFlow:
                 out.append(ArticleRef("", "", Decimal(0)))
                 continue
             wrong_rate = article.vat_rate != normalize_rate(row.rate) and row.amount
-            foreign_charge = line is not None and self._foreign_charge_key(line, vat_kind) is not None
             if not article.is_active:
                 problems.append(f"article {article.number} is inactive in Visma; activate it or fix the SKU")
-            elif domestic_vat and wrong_rate and not foreign_charge:
+            elif domestic_vat and wrong_rate:
                 what = f"order line {line.name!r}" if line else "the öre adjustment"
                 problems.append(
                     f"article {article.number} has {_rate(article.vat_rate)} VAT in Visma but {what} "
@@ -847,7 +846,10 @@ class OrderFlow:
             return None
         article = await self.ref.article(number)
         if article is None:
-            problems.append(f"the öre adjustment article {number} does not exist in Visma")
+            problems.append(
+                f"the öre adjustment article {number} does not exist in Visma; "
+                "`shopbridge doctor --fix` creates it"
+            )
         return article
 
     @staticmethod
@@ -869,7 +871,10 @@ class OrderFlow:
                 return None
             article = await self.ref.article(number)
             if article is None:
-                problems.append(f"the article {number} ({charge}) does not exist in Visma")
+                problems.append(
+                    f"the article {number} ({charge}) does not exist in Visma; "
+                    "`shopbridge doctor --fix` creates it"
+                )
             return article
         if line.kind is not LineKind.ITEM:
             table = {
