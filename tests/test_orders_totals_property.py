@@ -162,6 +162,10 @@ def test_visma_totals_equal_the_shops(
     adjustments = [r for r in draft["Rows"] if r["ArticleNumber"].startswith("ORESJUST")]
     assert len(draft["Rows"]) == lines + len(adjustments), shown
     assert len({visma_rate(r["VatRate"]) for r in adjustments}) == len(adjustments), shown
+    for shop_row, visma_row in zip(rows, draft["Rows"], strict=False):  # the shop's quantity and percent
+        assert dec(visma_row["Quantity"]) == shop_row["quantity"], shown
+        if shop_row.get("discountType") == "percent":
+            assert dec(visma_row["DiscountPercentage"]) * 100 == shop_row["discount"], shown
     bound = Decimal("0.005") * (sum(it["quantity"] for it in items) + lines + 1)  # per-row roundings at most
     assert all(abs(dec(r["Amount"])) <= bound for r in adjustments), shown
 
