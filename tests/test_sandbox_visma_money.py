@@ -190,6 +190,17 @@ def test_unit_price_decimals_follow_the_customer_and_currency(visma: Visma) -> N
     )
 
 
+def test_quantity_and_discount_decimals_follow_the_spec(visma: Visma) -> None:
+    """A draft row's Quantity takes 2 decimals, DiscountPercentage (a fraction) 4: the spec's formats."""
+    for key, fine, too_fine in (("Quantity", "1.25", "1.255"), ("DiscountPercentage", "0.1234", "0.12345")):
+        body = _draft(visma, "1001", "100.00")
+        body["Rows"][0][key] = Decimal(fine)
+        assert visma.ok(visma.post("/customerinvoicedrafts/dryrun", body))
+        body["Rows"][0][key] = Decimal(too_fine)
+        error = assert_visma_error(visma.post("/customerinvoicedrafts/dryrun", body), 400, 2000)
+        assert f"Rows[0].{key}" in error["DeveloperErrorMessage"]
+
+
 def _draft(v: Visma, customer: str, price: str) -> dict[str, Any]:
     cust = v.first("/customers", f"CustomerNumber eq '{customer}'")
     art = v.first("/articles", "Number eq 'FRAKT'")
