@@ -15,7 +15,6 @@ from shopbridge.domain.money import (
     net_from_gross,
     normalize_rate,
     round_half_up,
-    split_amount_discount,
     to_decimal,
     vat_from_gross,
     vat_from_net,
@@ -112,59 +111,6 @@ def test_normalize_rate():
 
 
 # -- exact splits
-
-
-def test_split_amount_discount_example():
-    rows = split_amount_discount(3, D("100.00"), D("10.00"))
-    assert [(r.quantity, r.unit_price) for r in rows] == [(D(1), D("96.66")), (D(2), D("96.67"))]
-    assert sum(r.total for r in rows) == D("290.00")
-
-
-def test_split_amount_discount_single_row_when_even():
-    rows = split_amount_discount(4, D("25.00"), D("20.00"))
-    assert len(rows) == 1 and rows[0].quantity == 4 and rows[0].unit_price == D("20.00")
-
-
-def test_split_amount_discount_refuses_bad_input():
-    with pytest.raises(ValueError):
-        split_amount_discount(1, D("10"), D("11"))
-    with pytest.raises(ValueError):
-        split_amount_discount(0, D("10"), D("1"))
-    with pytest.raises(TypeError):
-        split_amount_discount(1, 10.0, D("1"))
-
-
-@given(
-    st.integers(min_value=1, max_value=500),
-    st.decimals(min_value=D("0"), max_value=D("50000"), places=2),
-    st.decimals(min_value=D("0"), max_value=D("1"), places=4),
-    st.sampled_from([2, 4]),
-)
-def test_split_amount_discount_is_exact(qty, price, share, price_places):
-    row_amount = qty * price
-    discount = round_half_up(row_amount * share)
-    rows = split_amount_discount(qty, price, discount, price_places=price_places)
-    target = round_half_up(row_amount - discount)
-    assert 1 <= len(rows) <= 2
-    assert sum(r.total for r in rows) == target  # to the öre
-    assert sum(r.quantity for r in rows) == qty
-    for r in rows:
-        assert r.quantity * r.unit_price == r.total  # no hidden rounding in Visma either
-        assert r.total == round_half_up(r.total)  # whole öre
-        assert r.quantity == r.quantity.to_integral_value() and r.quantity > 0
-        assert r.unit_price.as_tuple().exponent == -price_places
-    if len(rows) == 2:
-        assert rows[1].unit_price - rows[0].unit_price == D("0.01")
-
-
-def test_split_amount_discount_needs_whole_quantity():
-    with pytest.raises(ValueError, match="whole number"):
-        split_amount_discount(D("1.5"), D("10"), D("1"))
-
-
-def test_split_amount_discount_four_decimals_gives_one_row_when_exact():
-    rows = split_amount_discount(16, D("0.10"), D("0.60"), price_places=4)
-    assert [(r.quantity, r.unit_price, r.total) for r in rows] == [(D(16), D("0.0625"), D("1.00"))]
 
 
 @given(

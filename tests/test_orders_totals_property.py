@@ -1,4 +1,5 @@
-"""Property: for generated orders, the Visma document's total and VAT per rate equal the shop's, to the öre.
+"""Property: for generated orders, the Visma document's total and VAT per rate equal the shop's, to the öre,
+with one Visma row per shop line plus at most one öre adjustment row per VAT rate.
 
 Orders are generated (items with any price, quantity, VAT rate, percent or amount discount; shipping;
 payment fee; private or company buyer; SEK or EUR), created in the Starweb sandbox, transferred over
@@ -157,6 +158,17 @@ def test_visma_totals_equal_the_shops(
     for rate, (net, vat) in shop_vat.items():
         expected = net + vat if draft["IncludesVat"] else net
         assert visma_gross.get(rate, Decimal(0)) == expected, (rate, visma_gross, shop_vat)
+    # one row per shop line, plus at most one öre adjustment row per VAT rate (docs/invoice-rows.md)
+    lines = len(rows) + (shipping is not None and shipping > 0) + (dec(order.get("paymentFee") or 0) > 0)
+    adjustments = [r for r in draft["Rows"] if r["ArticleNumber"].startswith("ORESJUST")]
+    assert len(draft["Rows"]) == lines + len(adjustments), shown
+    assert len({visma_rate(r["VatRate"]) for r in adjustments}) == len(adjustments), shown
+    for shop_row, visma_row in zip(rows, draft["Rows"], strict=False):  # the shop's quantity and percent
+        assert dec(visma_row["Quantity"]) == shop_row["quantity"], shown
+        if shop_row.get("discountType") == "percent":
+            assert dec(visma_row["DiscountPercentage"]) * 100 == shop_row["discount"], shown
+    bound = Decimal("0.005") * (sum(it["quantity"] for it in items) + lines + 1)  # per-row roundings at most
+    assert all(abs(dec(r["Amount"])) <= bound for r in adjustments), shown
 
 
 def _line_net(row: dict[str, Any]) -> Decimal:

@@ -173,3 +173,41 @@ def test_bank_accounts_created_changed_and_deleted_like_visma(visma: Visma) -> N
     visma.ok(pay(visma, inv, str(inv["TotalAmount"]), 1, bank="Klarna"), 201)
     used = visma.http.delete(f"/v2/bankaccounts/{klarna['Id']}")
     assert "payments" in assert_visma_error(used, 400)["DeveloperErrorMessage"]
+
+
+def test_unit_price_decimals_follow_the_customer_and_currency(visma: Visma) -> None:
+    """The spec: UnitPrice takes 2 decimals for a domestic customer and currency, 4 otherwise."""
+    assert_visma_error(
+        visma.post("/customerinvoicedrafts/dryrun", _draft(visma, "1001", "100.005")), 400, 2000
+    )
+    assert visma.ok(visma.post("/customerinvoicedrafts/dryrun", _draft(visma, "1001", "100.01")))
+    german = _draft(visma, "1016", "10.0125")  # EUR, an EU company: 4 decimals
+    assert visma.ok(visma.post("/customerinvoicedrafts/dryrun", german))["Rows"][0]["UnitPrice"] == Decimal(
+        "10.0125"
+    )
+    assert_visma_error(
+        visma.post("/customerinvoicedrafts/dryrun", _draft(visma, "1016", "10.00125")), 400, 2000
+    )
+
+
+def test_quantity_and_discount_decimals_follow_the_spec(visma: Visma) -> None:
+    """A draft row's Quantity takes 2 decimals, DiscountPercentage (a fraction) 4: the spec's formats."""
+    for key, fine, too_fine in (("Quantity", "1.25", "1.255"), ("DiscountPercentage", "0.1234", "0.12345")):
+        body = _draft(visma, "1001", "100.00")
+        body["Rows"][0][key] = Decimal(fine)
+        assert visma.ok(visma.post("/customerinvoicedrafts/dryrun", body))
+        body["Rows"][0][key] = Decimal(too_fine)
+        error = assert_visma_error(visma.post("/customerinvoicedrafts/dryrun", body), 400, 2000)
+        assert f"Rows[0].{key}" in error["DeveloperErrorMessage"]
+
+
+def _draft(v: Visma, customer: str, price: str) -> dict[str, Any]:
+    cust = v.first("/customers", f"CustomerNumber eq '{customer}'")
+    art = v.first("/articles", "Number eq 'FRAKT'")
+    row = {"ArticleId": art["Id"], "Quantity": 1, "UnitPrice": Decimal(price), "IsTextRow": False}
+    return {
+        "CustomerId": cust["Id"],
+        "EuThirdParty": False,
+        "RotReducedInvoicingType": 0,
+        "Rows": [{**row, "ReversedConstructionServicesVatFree": False}],
+    }

@@ -194,12 +194,14 @@ SERVICE_SETTINGS = {
     "shipping_articles": "shipping",
     "fee_articles": "payment fee",
     "discount_articles": "discount",
+    "adjustment_articles": "öre adjustment",
 }
 
 
 @check("service_articles")
 async def _service_articles(p: Patient) -> None:
-    """The shipping, fee and discount articles the settings name exist, are active, carry the rate."""
+    """The shipping, fee, discount, öre adjustment and foreign charge articles the settings name exist,
+    are active, carry the rate."""
     from shopbridge.onboarding import ensure_service_articles
 
     created: list[str] = []
@@ -232,6 +234,21 @@ async def _service_articles(p: Patient) -> None:
                 fixed = any(m.startswith(f"created article {number} ") for m in created)
                 message = f"{what} {'created' if fixed else 'exists'}"
                 p.add("service_articles", "ok", message, fixed=fixed)
+    for charge, number in p.settings.foreign_charge_articles.items():  # EU reverse charge and export
+        article = await ref.article(number)
+        what = f"{charge} article {number}"
+        if article is None:
+            p.add(
+                "service_articles",
+                "fail",
+                f"{what} does not exist in Visma: such orders wait",
+                "`shopbridge doctor --fix` creates it with a goods coding for that treatment",
+            )
+        elif not article.is_active:
+            p.add("service_articles", "fail", f"{what} is inactive in Visma", "activate it in Visma")
+        else:
+            fixed = any(m.startswith(f"created article {number} ") for m in created)
+            p.add("service_articles", "ok", f"{what} {'created' if fixed else 'exists'}", fixed=fixed)
 
 
 async def rates_in_use(p: Patient) -> set[str]:

@@ -463,31 +463,44 @@ async def connect_sandboxes(
 
 
 async def ensure_service_articles(ctx: ConnectionContext) -> list[Warning]:
-    """Create the shipping, payment-fee and discount articles the settings name but Visma lacks."""
+    """Create the shipping, payment-fee, discount, öre adjustment and foreign charge articles the
+    settings name but Visma lacks."""
     ref = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
     await ref.refresh_articles()
     s = ctx.settings
     created: list[Warning] = []
-    names = {"shipping_articles": "Frakt", "fee_articles": "Fakturaavgift", "discount_articles": "Rabatt"}
+    names = {
+        "shipping_articles": "Frakt",
+        "fee_articles": "Fakturaavgift",
+        "discount_articles": "Rabatt",
+        "adjustment_articles": "Öresjustering",
+    }
+    wanted: list[tuple[str, str, str | None]] = []  # (number, name, coding)
     for setting, label in names.items():
         for rate, number in getattr(s, setting).items():
-            if await ref.article(number) is not None:
-                continue
-            coding = await ref.coding_for_rate(rate, s.coding_by_rate)
-            unit = await ref.default_unit_id(s.unit_id)
-            if coding is None or unit is None:
-                continue
-            body = {
-                "Number": number,
-                "Name": f"{label} {rate} %",
-                "CodingId": coding,
-                "UnitId": unit,
-                "IsActive": True,
-                "NetPrice": 0,
-            }
-            article = await ctx.visma.articles.create(body)
-            ref.remember_article(article)
-            created.append(
-                Warning(code="article_created", message=f"created article {number} ({label} {rate} %)")
-            )
+            if await ref.article(number) is None:
+                wanted.append(
+                    (number, f"{label} {rate} %", await ref.coding_for_rate(rate, s.coding_by_rate))
+                )
+    charge_names = {"shipping": "Frakt", "fee": "Fakturaavgift", "eu": "EU, omvänd moms", "export": "export"}
+    for charge, number in s.foreign_charge_articles.items():
+        if await ref.article(number) is None:
+            kind, where = charge.split("_")
+            name = f"{charge_names[kind]} {charge_names[where]}"
+            wanted.append((number, name, await ref.coding_for_treatment(charge, s.coding_by_rate)))
+    unit = await ref.default_unit_id(s.unit_id)
+    for number, name, coding in wanted:
+        if coding is None or unit is None:
+            continue
+        body = {
+            "Number": number,
+            "Name": name,
+            "CodingId": coding,
+            "UnitId": unit,
+            "IsActive": True,
+            "NetPrice": 0,
+        }
+        article = await ctx.visma.articles.create(body)
+        ref.remember_article(article)
+        created.append(Warning(code="article_created", message=f"created article {number} ({name})"))
     return created

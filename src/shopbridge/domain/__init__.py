@@ -2,7 +2,6 @@
 
 from .models import Address, Customer, CustomerKind, LineKind, Order, OrderLine, TransferWarning, Warning
 from .money import (
-    RowAmount,
     VatLine,
     VatSummary,
     allocate,
@@ -10,7 +9,6 @@ from .money import (
     net_from_gross,
     normalize_rate,
     round_half_up,
-    split_amount_discount,
     to_decimal,
     vat_from_gross,
     vat_from_net,
@@ -24,7 +22,6 @@ __all__ = [
     "LineKind",
     "Order",
     "OrderLine",
-    "RowAmount",
     "TransferWarning",
     "VatLine",
     "VatSummary",
@@ -35,7 +32,6 @@ __all__ = [
     "normalize_rate",
     "round_half_up",
     "shorten",
-    "split_amount_discount",
     "to_decimal",
     "vat_from_gross",
     "vat_from_net",

@@ -1,4 +1,4 @@
-"""Money rules: Decimal only, Visma's half-up rounding, VAT and exact discount splits.
+"""Money rules: Decimal only, Visma's half-up rounding, VAT and exact splits.
 
 Conventions used everywhere in shopbridge:
 
@@ -18,7 +18,6 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "CENT",
     "ZERO",
-    "RowAmount",
     "VatLine",
     "VatSummary",
     "allocate",
@@ -27,7 +26,6 @@ __all__ = [
     "net_from_gross",
     "normalize_rate",
     "round_half_up",
-    "split_amount_discount",
     "to_decimal",
     "vat_from_gross",
     "vat_from_net",
@@ -139,63 +137,6 @@ def allocate(total: DecimalLike, weights: Sequence[DecimalLike], places: int = 2
         floors[i] += 1
     q = _quantum(places)
     return [(Decimal(sign * f) * q).quantize(q) for f in floors]
-
-
-@dataclass(frozen=True)
-class RowAmount:
-    """One row of an exact split: ``quantity * unit_price == total`` exactly."""
-
-    quantity: Decimal
-    unit_price: Decimal
-    total: Decimal
-
-
-def split_amount_discount(
-    quantity: DecimalLike,
-    unit_price: DecimalLike,
-    discount_amount: DecimalLike,
-    *,
-    price_places: int = 2,
-) -> list[RowAmount]:
-    """Turn a row with an amount discount into one or two rows without a discount, to the öre.
-
-    Starweb's amount discount is off the whole row ("20.00 off, whatever the quantity"). Visma takes a
-    unit price with 2 decimals (domestic customers) or 4 (foreign ones, ``price_places=4``), so
-    ``quantity * price`` rarely hits the discounted row amount. This returns rows whose totals are
-    whole öre and add up exactly to ``round_half_up(quantity * unit_price - discount_amount, 2)``,
-    whose quantities add up to ``quantity``, and whose unit prices differ by one öre at most; e.g.
-    3 × 100.00 less 10.00 gives 1 × 96.66 and 2 × 96.67 (= 290.00). One row comes back when the
-    amount divides exactly within ``price_places`` decimals (4 × 25.00 less 20.00 gives 4 × 20.00).
-
-    The quantity must be a positive whole number (Starweb quantities are); otherwise, and when the
-    discount is larger than the row, ``ValueError``.
-    """
-    if price_places < 2:
-        raise ValueError("prices need at least 2 decimals")
-    q = to_decimal(quantity)
-    if q <= 0 or q != q.to_integral_value():
-        raise ValueError(
-            f"cannot split an amount discount over quantity {q}: it must be a positive whole number"
-        )
-    target = round_half_up(q * to_decimal(unit_price) - to_decimal(discount_amount), 2)
-    if target < 0:
-        raise ValueError("the discount is larger than the row amount")
-    n = int(q)
-    pq = _quantum(price_places)
-    single = target / q
-    if single == single.quantize(pq):  # divides exactly within the allowed decimals
-        unit = single.quantize(pq)
-        return [RowAmount(quantity=q.quantize(Decimal(1)), unit_price=unit, total=target)]
-    cents = int(target.scaleb(2))
-    per, rest = divmod(cents, n)  # (n - rest) rows at `per` öre, `rest` at one öre more
-    rows: list[RowAmount] = []
-    for count, price in ((n - rest, per), (rest, per + 1)):
-        if count:
-            unit = (Decimal(price) * CENT).quantize(pq)
-            rows.append(
-                RowAmount(quantity=Decimal(count), unit_price=unit, total=(Decimal(count * price) * CENT))
-            )
-    return rows
 
 
 # --------------------------------------------------------------------------- VAT summary

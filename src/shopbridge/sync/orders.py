@@ -79,10 +79,10 @@ from shopbridge.visma.mapping import (
     customer_body,
     document_body,
     document_vat_rates,
-    line_targets,
-    rows_for_line,
+    row_body,
 )
 from shopbridge.visma.odata import odata_eq
+from shopbridge.visma.rows import PlannedRow, plan_rows
 
 log = structlog.get_logger("shopbridge.orders")
 
@@ -91,6 +91,7 @@ SERVICE_NAME = "visma"
 DISCOVERY_BATCH = 200
 EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CANCELLED_CODES = {"canceled", "cancelled"}
+ADJUSTMENT_TEXT = "Öresjustering"
 
 
 class OrderInputError(Exception):
@@ -699,16 +700,22 @@ class OrderFlow:
         warnings: list[Warning] = []
         customer = await self.customer_for(order, warnings)
         includes_vat = bool(customer.get("IsPrivatePerson")) and await self._private_prices_include_vat()
-        lines = order.sales_lines()
-        articles = await self.articles_for(lines, vat_kind, warnings)
         foreign = order.currency != "SEK" or (customer.get("InvoiceCountryCode") or "SE") != "SE"
-        targets = line_targets(order, lines, gross=includes_vat)
-        rows: list[dict[str, Any]] = []
-        for line, article, target in zip(lines, articles, targets, strict=True):
-            if not target and line.kind is not LineKind.ITEM:
-                continue
-            rows += rows_for_line(
-                line, article, target=target, price_places=4 if foreign else 2, gross=includes_vat
+        planned = plan_rows(order, gross=includes_vat, places=4 if foreign else 2)
+        articles = await self.articles_for(planned, vat_kind, warnings)
+        rows = [
+            row_body(article, p, p.line.name if p.line else ADJUSTMENT_TEXT)
+            for p, article in zip(planned, articles, strict=True)
+        ]
+        for p in (p for p in planned if p.is_adjustment):
+            basis = "incl. VAT" if includes_vat else "excl. VAT"
+            warnings.append(
+                Warning(
+                    code="ore_adjustment",
+                    message=f"öre adjustment row of {p.amount} {order.currency} at {_rate(p.rate)} VAT "
+                    f"({basis}): what Visma's per-row rounding leaves of the shop's amount",
+                    value=str(p.amount),
+                )
             )
         for row in rows:  # the shop recognisable in the books (multishop: one cost centre/project per shop)
             if self.settings.cost_center_item_id:
@@ -925,34 +932,73 @@ class OrderFlow:
 
     # ------------------------------------------------------------------ articles
     async def articles_for(
-        self, lines: list[OrderLine], vat_kind: VatTreatment, warnings: list[Warning]
+        self, planned: list[PlannedRow], vat_kind: VatTreatment, warnings: list[Warning]
     ) -> list[ArticleRef]:
-        """The Visma article of each line, in order; all problems collected into one reason."""
+        """The Visma article of each planned row, in order; all problems collected into one reason."""
         problems: list[str] = []
         out: list[ArticleRef] = []
         domestic_vat = vat_kind in (VatTreatment.DOMESTIC, VatTreatment.EU_PRIVATE_SWEDISH_VAT)
-        for line in lines:
-            article = await self._article_for(line, problems, warnings)
+        for row in planned:
+            line = row.line
+            if line is None:
+                article = await self._adjustment_article(row.rate, problems)
+            else:
+                article = await self._article_for(line, vat_kind, problems, warnings)
             if article is None:
                 out.append(ArticleRef("", "", Decimal(0)))
                 continue
-            wrong_rate = article.vat_rate != normalize_rate(line.vat_rate) and line.line_total_ex_vat
+            wrong_rate = article.vat_rate != normalize_rate(row.rate) and row.amount
             if not article.is_active:
                 problems.append(f"article {article.number} is inactive in Visma; activate it or fix the SKU")
             elif domestic_vat and wrong_rate:
+                what = f"order line {line.name!r}" if line else "the öre adjustment"
                 problems.append(
-                    f"article {article.number} has {_rate(article.vat_rate)} VAT in Visma but the order line "
-                    f"{line.name!r} has {_rate(line.vat_rate)}"
+                    f"article {article.number} has {_rate(article.vat_rate)} VAT in Visma but {what} "
+                    f"has {_rate(row.rate)}"
                 )
             out.append(article)
         if problems:
             raise OrderInputError("; ".join(dict.fromkeys(problems)))
         return out
 
+    async def _adjustment_article(self, rate: Decimal, problems: list[str]) -> ArticleRef | None:
+        """The öre adjustment article of a VAT rate (`adjustment_articles`)."""
+        number = self.settings.adjustment_articles.get(rate_key(rate))
+        if number is None:
+            problems.append(f"no öre adjustment article for {_rate(rate)} VAT; set adjustment_articles")
+            return None
+        article = await self.ref.article(number)
+        if article is None:
+            problems.append(
+                f"the öre adjustment article {number} does not exist in Visma; "
+                "`shopbridge doctor --fix` creates it"
+            )
+        return article
+
+    @staticmethod
+    def _foreign_charge_key(line: OrderLine, vat_kind: VatTreatment) -> str | None:
+        """`foreign_charge_articles` key of a shipping or fee line of an EU reverse-charge or export sale."""
+        kind = {LineKind.SHIPPING: "shipping", LineKind.PAYMENT_FEE: "fee"}.get(line.kind)
+        where = {VatTreatment.REVERSE_CHARGE: "eu", VatTreatment.EXPORT: "export"}.get(vat_kind)
+        return f"{kind}_{where}" if kind and where else None
+
     async def _article_for(
-        self, line: OrderLine, problems: list[str], warnings: list[Warning]
+        self, line: OrderLine, vat_kind: VatTreatment, problems: list[str], warnings: list[Warning]
     ) -> ArticleRef | None:
         s = self.settings
+        charge = self._foreign_charge_key(line, vat_kind)
+        if charge is not None:  # shipping and fees follow the goods: that treatment, a goods coding
+            number = s.foreign_charge_articles.get(charge)
+            if number is None:
+                problems.append(f"no article for {charge} rows; set foreign_charge_articles")
+                return None
+            article = await self.ref.article(number)
+            if article is None:
+                problems.append(
+                    f"the article {number} ({charge}) does not exist in Visma; "
+                    "`shopbridge doctor --fix` creates it"
+                )
+            return article
         if line.kind is not LineKind.ITEM:
             table = {
                 LineKind.SHIPPING: ("shipping_articles", s.shipping_articles, "shipping"),

@@ -137,6 +137,27 @@ class ReferenceData:
                 return coding_id
         return None
 
+    async def coding_for_treatment(self, charge: str, configured: dict[str, str]) -> str | None:
+        """The goods coding for a shipping or fee article of EU reverse-charge (`*_eu`) or export
+        (`*_export`) sales: the one in `coding_by_rate` under `eu`/`export`, else an active goods coding
+        with an account for that treatment, one made for it (0 %, no account for the other) first."""
+        where = charge.rsplit("_", 1)[-1]
+        if where in configured:
+            return configured[where]
+        field, other = (
+            ("ForeignSalesVatExemptWithinEuAccountNumber", "ForeignSalesVatExemptOutsideEuAccountNumber")
+            if where == "eu"
+            else ("ForeignSalesVatExemptOutsideEuAccountNumber", "ForeignSalesVatExemptWithinEuAccountNumber")
+        )
+        codings = await self.cached("coding_records", self.visma.article_account_codings.list)
+        fits = [
+            c
+            for c in codings
+            if c.Id and c.IsActive is not False and c.Type == "Goods" and getattr(c, field, None)
+        ]
+        fits.sort(key=lambda c: (bool(c.VatRatePercent), getattr(c, other, None) is not None))
+        return str(fits[0].Id) if fits else None
+
     async def currencies(self) -> set[str]:
         async def load() -> set[str]:
             return {str(c.Code).upper() for c in await self.visma.currencies.list() if c.Code}

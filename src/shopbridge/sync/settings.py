@@ -39,6 +39,13 @@ StockSource = Literal["available", "balance"]
 Rounding = Literal["0.01", "0.00", "0.90", "0.95", "9.00"]
 ZeroTotal = Literal["skip", "transfer"]
 UpdateCustomers = Literal["always", "never"]
+FOREIGN_CHARGE_DEFAULTS = {
+    "shipping_eu": "FRAKT-EU",
+    "shipping_export": "FRAKT-EXPORT",
+    "fee_eu": "AVGIFT-EU",
+    "fee_export": "AVGIFT-EXPORT",
+}
+"""Shipping and fee articles of EU reverse-charge (`_eu`) and export (`_export`) sales."""
 
 
 class PriceRule(BaseModel):
@@ -118,6 +125,16 @@ class ConnectionSettings(BaseModel):
     discount_articles: dict[str, str] = Field(
         default_factory=lambda: {"25": "RABATT25", "12": "RABATT12", "6": "RABATT6"},
         description="VAT rate (percent) -> article number for discount-code rows",
+    )
+    adjustment_articles: dict[str, str] = Field(
+        default_factory=lambda: {"25": "ORESJUST25", "12": "ORESJUST12", "6": "ORESJUST6", "0": "ORESJUST0"},
+        description="VAT rate (percent) -> article number for the öre adjustment row (what Visma's "
+        "per-row rounding leaves; see docs/invoice-rows.md)",
+    )
+    foreign_charge_articles: dict[str, str] = Field(
+        default_factory=lambda: dict(FOREIGN_CHARGE_DEFAULTS),
+        description="shipping_eu, shipping_export, fee_eu, fee_export -> article number for shipping and "
+        "fee rows of EU reverse-charge and export sales (a goods coding: they follow the goods)",
     )
     coding_by_rate: dict[str, str] = Field(
         default_factory=dict,
@@ -349,10 +366,20 @@ class ConnectionSettings(BaseModel):
             raise ValueError(f"unknown time zone {value!r}; an IANA name like Europe/Stockholm") from None
         return value
 
-    @field_validator("shipping_articles", "fee_articles", "discount_articles", "coding_by_rate")
+    @field_validator(
+        "shipping_articles", "fee_articles", "discount_articles", "adjustment_articles", "coding_by_rate"
+    )
     @classmethod
     def _rate_keys(cls, value: dict[str, str]) -> dict[str, str]:
         return {rate_key(k): v for k, v in value.items()}
+
+    @field_validator("foreign_charge_articles")
+    @classmethod
+    def _charge_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        odd = sorted(set(value) - set(FOREIGN_CHARGE_DEFAULTS))
+        if odd:
+            raise ValueError(f"unknown key {odd[0]!r}: the keys are {', '.join(FOREIGN_CHARGE_DEFAULTS)}")
+        return value
 
 
 def rate_key(rate: object) -> str:

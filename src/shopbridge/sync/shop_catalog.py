@@ -301,6 +301,8 @@ class ShopCatalogFlow(CatalogFlow):
             *st.shipping_articles.values(),
             *st.fee_articles.values(),
             *st.discount_articles.values(),
+            *st.adjustment_articles.values(),
+            *st.foreign_charge_articles.values(),
         ]
         out["row_articles"] = {article_key(n) for n in [*row_articles, st.fallback_article] if n}
         if "pricelists" in self.parts:

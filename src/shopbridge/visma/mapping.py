@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from shopbridge.domain.models import Address, Customer, LineKind, Order, OrderLine, Warning
-from shopbridge.domain.money import normalize_rate, round_half_up, split_amount_discount
+from shopbridge.domain.models import Address, Customer, LineKind, Order, Warning
+from shopbridge.domain.money import normalize_rate
 from shopbridge.domain.text import (
     MAX_ADDRESS,
     MAX_CITY,
@@ -21,6 +21,7 @@ from shopbridge.domain.text import (
     MAX_POSTAL_CODE,
     shorten,
 )
+from shopbridge.visma.rows import PlannedRow
 from shopbridge.visma.schemas import CustomerInvoiceDraftRow, OrderRow
 
 MAX_ROW_TEXT = 2000
@@ -104,74 +105,20 @@ def customer_body(
     return {k: v for k, v in body.items() if v is not None}, f.warnings
 
 
-def _row(article: ArticleRef, text: str, quantity: Decimal, price: Decimal, pct: Decimal | None) -> dict:
+def row_body(article: ArticleRef, planned: PlannedRow, text: str) -> dict[str, Any]:
+    """The wire row of a planned row (`visma/rows.py`): quantity, unit price and discount as planned."""
     row: dict[str, Any] = {
         "ArticleId": article.id,
         "IsTextRow": False,
         "Text": text[:MAX_ROW_TEXT] or article.name,
-        "Quantity": quantity,
-        "UnitPrice": price,
+        "Quantity": planned.quantity,
+        "UnitPrice": planned.unit_price,
         "ReversedConstructionServicesVatFree": False,
         "EligibleForReverseChargeOnVat": False,
     }
-    if pct:
-        row["DiscountPercentage"] = pct
+    if planned.discount:
+        row["DiscountPercentage"] = planned.discount
     return row
-
-
-def exact_rows(quantity: Decimal, target: Decimal, *, price_places: int) -> list[tuple[Decimal, Decimal]]:
-    """(quantity, unit price) pairs whose amounts add up to `target` exactly (one pair when possible)."""
-    sign = Decimal(-1) if target < 0 else Decimal(1)
-    parts = split_amount_discount(quantity, Decimal(0), -abs(target), price_places=price_places)
-    return [(p.quantity, sign * p.unit_price) for p in parts]
-
-
-def rows_for_line(
-    line: OrderLine, article: ArticleRef, *, target: Decimal, price_places: int, gross: bool = False
-) -> list[dict[str, Any]]:
-    """One order line as Visma rows whose amounts add up to `target` (the line's amount) to the öre.
-
-    `target` is the line's net amount, or its share of the VAT-inclusive total when the document's
-    prices include VAT (`gross`). A percent discount stays a percent discount when Visma's own
-    arithmetic (`round(quantity x price x (1 - percent), 2)`) gives the same amount; otherwise, and
-    for amount discounts (Visma takes no fixed-amount discount on rows it receives), the line
-    becomes exact unit prices, in two rows when the quantity does not divide the amount.
-    """
-    text = line.name or article.name
-    price = line.unit_price_ex_vat
-    pct = line.discount_percent
-    if not gross and not line.discount_amount and round_half_up(price, price_places) == price:
-        factor = (Decimal(100) - pct) / Decimal(100) if pct else Decimal(1)
-        if round_half_up(line.quantity * price * factor, 2) == target:
-            return [_row(article, text, line.quantity, price, factor_to_fraction(pct))]
-    return [
-        _row(article, text, q, p, None)
-        for q, p in exact_rows(line.quantity, target, price_places=price_places)
-    ]
-
-
-def factor_to_fraction(percent: Decimal | None) -> Decimal | None:
-    """Visma's `DiscountPercentage` is a fraction with 4 decimals: 10 % is 0.1."""
-    return (percent / Decimal(100)).normalize() if percent else None
-
-
-def line_targets(order: Order, lines: list[OrderLine], *, gross: bool) -> list[Decimal]:
-    """The amount each sales line must have on the Visma document.
-
-    Net prices: the line's own net amount. Prices including VAT: the shop's VAT-inclusive amount per
-    rate (net + the shop's VAT for that rate) spread over that rate's lines in proportion to their net
-    amounts, so Visma's per-rate gross equals the shop's exactly.
-    """
-    if not gross:
-        return [line.line_total_ex_vat for line in lines]
-    summary = order.stated_summary()
-    targets = [round_half_up(line.line_total_ex_vat * (1 + line.vat_rate / Decimal(100))) for line in lines]
-    for rate in {line.vat_rate for line in lines}:
-        idx = [i for i, line in enumerate(lines) if line.vat_rate == rate]
-        # the rounding difference goes to the largest line of the rate
-        biggest = max(idx, key=lambda i: abs(targets[i]))
-        targets[biggest] += summary.get(rate).gross - sum((targets[i] for i in idx), Decimal(0))
-    return targets
 
 
 def document_body(

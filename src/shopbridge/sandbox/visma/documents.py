@@ -7,6 +7,7 @@ EU business customers with a VAT number and customers outside the EU get 0 % (re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,6 +20,14 @@ from .pricing import ZERO, DocumentTotals, compute_totals, dec, q2, row_amount
 from .routes_dimensions import check_dimensions
 
 ONE = Decimal(1)
+_DECIMALS = re.compile(r"\{1,(\d+)\}\)\?$")  # "[-]?\d+(.\d{1,2})?": at most 2 decimals
+
+
+def _pattern_places(prop: dict[str, Any]) -> int | None:
+    """The decimals a number field allows, read from its spec pattern (JSON Schema applies patterns to
+    strings only, so numbers are checked here)."""
+    found = _DECIMALS.search(str(prop.get("pattern") or ""))
+    return int(found.group(1)) if found else None
 
 
 @dataclass
@@ -122,6 +131,9 @@ class Sales:
         pricelist_id = customer.get("SalesPriceListId")
         pricelist = self.state.table("salespricelists").get(norm_id(pricelist_id)) if pricelist_id else None
         foreign = currency != self.company_currency()
+        home = str(self.state.company.get("CountryCode") or "SE")
+        abroad = str(customer.get("InvoiceCountryCode") or home).upper() != home
+        price_quantum = Decimal("0.0001") if foreign or abroad else Decimal("0.01")
         out_rows: list[dict[str, Any]] = []
         pairs: list[tuple[Decimal, Decimal]] = []
         qty_by_article: dict[str, Decimal] = {}
@@ -209,6 +221,23 @@ class Sales:
                     article, coding, pricelist, currency, rate, includes_vat, foreign
                 )
             unit_price = dec(unit_price)
+            for key in ("Quantity", "DiscountPercentage"):  # the spec's "Format: N decimals" (its pattern)
+                places = _pattern_places(props.get(key) or {})
+                value = raw.get(key)
+                if (
+                    places is not None
+                    and value is not None
+                    and dec(value) != dec(value).quantize(ONE.scaleb(-places))
+                ):
+                    raise validation_error(
+                        f"{where}.{key}: at most {places} decimals, got {value}", f"{where}.{key}"
+                    )
+            if unit_price != unit_price.quantize(price_quantum):  # the spec: 2 decimals, 4 when foreign
+                raise validation_error(
+                    f"{where}.UnitPrice: at most {-price_quantum.as_tuple().exponent} decimals for this "
+                    "customer and currency (2 when both are domestic, 4 otherwise)",
+                    f"{where}.UnitPrice",
+                )
             discount_pct = dec(raw.get("DiscountPercentage"))
             fixed_flag = bool(raw.get("IsDiscountInFixedAmount"))
             fixed = dec(raw.get("DiscountFixedAmount")) if fixed_flag else None

@@ -5,6 +5,9 @@ Rules (documented for the Visma client author):
 * A row's amount is ``quantity x unit price x (1 - DiscountPercentage)`` (DiscountPercentage is a
   fraction, 0.1 = 10 %), or ``quantity x unit price - DiscountFixedAmount`` when
   ``IsDiscountInFixedAmount`` is true; rounded half up to 2 decimals.
+* ``UnitPrice`` takes 2 decimals when the customer and the currency are domestic, 4 otherwise (the spec's
+  "Format"); ``Quantity`` and ``DiscountPercentage`` the decimals their spec pattern allows (drafts 2
+  and 4, orders 4 and 4). More is refused with a validation error (`documents.Sales.price_rows`).
 * The row amount is in the document's price basis: excluding VAT, or including VAT when the document's
   ``IncludesVat`` is true.
 * VAT is computed per VAT rate on the sum of that rate's row amounts, rounded half up to 2 decimals:

@@ -376,6 +376,7 @@ async def _article_check(ctx: Ctx, conn: Any) -> list[dict[str, Any]] | None:
                 ("shipping_articles", N_("Shipping")),
                 ("fee_articles", N_("Payment fee")),
                 ("discount_articles", N_("Discount")),
+                ("adjustment_articles", N_("Öre adjustment")),
             ):
                 for rate, number in getattr(c.settings, setting).items():
                     rows.append(
@@ -386,6 +387,15 @@ async def _article_check(ctx: Ctx, conn: Any) -> list[dict[str, Any]] | None:
                             "exists": await ref.article(number) is not None,
                         }
                     )
+            charges = {  # EU reverse charge and export: 0 %, a goods coding (docs/invoice-rows.md)
+                "shipping_eu": N_("Shipping, EU reverse charge"),
+                "shipping_export": N_("Shipping, export"),
+                "fee_eu": N_("Payment fee, EU reverse charge"),
+                "fee_export": N_("Payment fee, export"),
+            }
+            for charge, number in c.settings.foreign_charge_articles.items():
+                exists = await ref.article(number) is not None
+                rows.append({"label": charges[charge], "rate": "0", "number": number, "exists": exists})
             return rows
     except Exception:
         return None

@@ -54,7 +54,16 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         N_("Rows and VAT"),
-        ("shipping_articles", "fee_articles", "discount_articles", "coding_by_rate", "uses_oss", "unit_id"),
+        (
+            "shipping_articles",
+            "fee_articles",
+            "discount_articles",
+            "adjustment_articles",
+            "foreign_charge_articles",
+            "coding_by_rate",
+            "uses_oss",
+            "unit_id",
+        ),
     ),
     (
         N_("Order status back to the shop"),
