@@ -161,7 +161,7 @@ async def test_an_unexpected_error_is_retried_max_attempts_then_needs_review_in_
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("row arithmetic broke\n" + "  a second line of detail\n" * 30)
 
-    monkeypatch.setattr(orders, "line_targets", broken)
+    monkeypatch.setattr(orders, "plan_rows", broken)
     env.configure(max_attempts=2)
     try:
         await env.sweep([Hint("order", str(oid))])
