@@ -78,7 +78,7 @@ async def _initial(
             else:
                 plan = await ShopCatalogFlow(ctx).plan(full=True, observe=True)
             done: Any = {}
-            if apply and plan.writes:
+            if apply:
                 progress.update(task, description="writing", total=len(plan.writes), completed=0)
                 done = await plan.apply(on_done=lambda _a: progress.advance(task, 1))
         return plan, done

@@ -14,6 +14,7 @@ catalogue costs one list page and no write. An existing article with the same nu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ import structlog
 
 from shopbridge.domain.money import gross_from_net
 from shopbridge.domain.text import shorten
-from shopbridge.http.errors import ApiError
+from shopbridge.http.errors import ApiError, NotFoundError
 from shopbridge.plugins import PluginError
 from shopbridge.store import content_hash
 from shopbridge.sync.base import Hint
@@ -34,6 +35,7 @@ from shopbridge.sync.catalog import (
     ItemError,
     ShopVariant,
     duplicates,
+    parse_ref,
     parse_time,
     read_shop,
     shop_variant,
@@ -46,6 +48,7 @@ log = structlog.get_logger(__name__)
 
 ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
 CURSOR = "catalog_out.products_modified"
+TWINS = "catalog_out.twins"  # JSON {key: [refs]}: shop variants whose SKUs are equal but for case/blanks
 SETTLED_S = 5
 MAX_NUMBER = 40
 MAX_NAME = 50
@@ -86,7 +89,7 @@ class ArticleExportFlow(CatalogFlow):
             since=since,
             on_progress=(lambda n: self.on_progress("read", n)) if self.on_progress else None,
         )
-        variants += await self._retry_items({v.key for v in variants}, hints)
+        variants += await self._retry_items({v.ref for v in variants}, hints)
         plan = CatalogPlan("starweb")
         if variants:
             await self._plan_variants(variants, plan, full=full)
@@ -108,20 +111,28 @@ class ArticleExportFlow(CatalogFlow):
         return newest.isoformat()
 
     async def _retry_items(self, seen: set[str], hints: list[Hint] | None) -> list[ShopVariant]:
-        """Variants that failed before (retried every sweep) and hinted products, read one by one."""
+        """Variants that failed before (retried every sweep), hinted products and every product of a
+        stored SKU twin (so a twin stays a conflict until one is renamed), read one by one; `seen`
+        holds the refs already read."""
         out: list[ShopVariant] = []
         product_ids = {int(h.ref) for h in hints or [] if h.kind == "product" and str(h.ref).isdigit()}
-        for key in self.store.catalog_issues.keys(self.ctx.id, ENTITY) - seen:
+        twins: dict[str, list[str]] = json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}")
+        product_ids |= {parse_ref(ref)[0] for refs in twins.values() for ref in refs}
+        read = {v.split(":")[0] for v in seen}
+        for key in self.store.catalog_issues.keys(self.ctx.id, ENTITY) - set(twins):
             product = await self.ctx.starweb.find_product_by_sku(key)
             if product is None:
                 self.store.catalog_issues.clear(self.ctx.id, ENTITY, key)
             elif product.productId:
                 product_ids.add(int(product.productId))
-        for pid in product_ids:
-            product = await self.ctx.starweb.get_product(pid, include="languages,metaData")
+        for pid in product_ids - {int(p) for p in read}:
+            try:
+                product = await self.ctx.starweb.get_product(pid, include="languages,metaData")
+            except NotFoundError:  # deleted in the shop
+                continue
             for v in await self.ctx.starweb.list_variants(pid, include="prices,attributeValues"):
                 row = shop_variant(product, v, self.settings.product_language, keep=self._keep_products)
-                if row.key not in seen:
+                if row.ref not in seen:
                     out.append(row)
         return out
 
@@ -131,6 +142,9 @@ class ArticleExportFlow(CatalogFlow):
             self.ctx.id, ENTITY
         ) | self.store.catalog_issues.keys(self.ctx.id, ENTITY, level="warning")
         dup_shop = duplicates(v.key for v in variants if v.key)
+        twins = {k: sorted(v.ref for v in variants if v.key == k) for k in sorted(dup_shop)}
+        if json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}") != twins:
+            self.store.cursors.set(self.ctx.id, TWINS, json.dumps(twins))
         articles: dict[str, Any] | None = None
         master = await self._master_pricelist()
         for v in variants:

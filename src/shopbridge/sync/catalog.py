@@ -174,6 +174,10 @@ class CatalogPlan:
 
     source: str  # starweb or visma
     actions: list[Action] = field(default_factory=list)
+    # what the plan learnt, stored once its writes are done (cursors, snapshots): a dry run keeps none
+    commits: list[Callable[[], None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sentences for the person reading the plan
+    drift: int = 0  # items the other side changed although we own them (restored by the writes)
 
     def add(self, action: Action) -> Action:
         self.actions.append(action)
@@ -206,7 +210,8 @@ class CatalogPlan:
         self, *, concurrency: int = 16, on_done: Callable[[Action], None] | None = None
     ) -> Counter[str]:
         """Run every write with `concurrency` workers (the client's rate limiter paces them); a failure
-        stays on its item. A done write lets go of its closure, so memory falls as the plan is worked.
+        stays on its item (and is retried by the next sweep). A done write lets go of its closure, so
+        memory falls as the plan is worked. Then store what the plan learnt (`commits`).
 
         Returns outcomes counted: the action kinds that succeeded, and ``failed``.
         """
@@ -227,6 +232,9 @@ class CatalogPlan:
                     on_done(action)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        for commit in self.commits:
+            commit()
+        self.commits = []
         return done
 
 
@@ -273,6 +281,8 @@ class CatalogFlow:
                 report.add(f"{self.prefix}_{action.kind}", action.label, action.reason)
         for kind, n in done.items():
             report.counts[f"{self.prefix}_{kind}"] += n
+        if plan.drift:
+            report.counts[f"{self.prefix}_drift"] += plan.drift
         if full:
             self.store.cursors.set(self.ctx.id, self.full_at, str(time.time()))
         report.api_calls = self.ctx.api_calls - calls

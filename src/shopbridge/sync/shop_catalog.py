@@ -21,6 +21,7 @@ reads list pages and writes nothing. Items that failed are retried every sweep.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ log = structlog.get_logger(__name__)
 VARIANT, PRICE, STOCK = "variant", "price", "stock"  # binding entity types, see the module docstring
 ISSUE = "product"
 CURSOR = "catalog_in.articles_changed"
+ROWS_CURSOR = "catalog_in.price_rows_changed"  # Visma's ServerTimeUtc of the last price list row read
+HELD_BACK = "catalog_in.held_back"  # JSON {key: quantity}: what the last sweep held back, per SKU
 SKU_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 LOOKUP_LIMIT = 50  # more unbound articles than this: read the whole shop instead of one look-up each
 
@@ -98,6 +101,7 @@ class ShopCatalogFlow(CatalogFlow):
         `observe` reads the whole shop first and compares with what it shows (initial sync: nothing is
         bound yet, so an item already right is bound without a write).
         """
+        self._commits: list[Callable[[], None]] = []
         await self.ref.refresh_articles()
         by_key = self.ref.articles_by_key()
         since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
@@ -144,16 +148,23 @@ class ShopCatalogFlow(CatalogFlow):
             observed = matches[0] if matches and (observe or binding is None) else None
             self._plan_article(plan, article, key, ref, desired, binding, hashes, observed)
         if cursor is not None:
-            self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat())
+            plan.commits.append(lambda: self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat()))
+        plan.commits.extend(self._commits)
         return plan
 
     def _held_back_moved(self, by_key: dict[str, Any]) -> set[str]:
         """Keys whose held-back quantity changed since the last sweep (an order came, or was invoiced
-        or cancelled): their stock is worked out again even though nothing changed in Visma."""
-        now = self.lookup["not_drawn"]
-        before = self.ctx.cache.get("not_drawn")
-        self.ctx.cache["not_drawn"] = now
-        if before is None or "stock" not in self.parts:
+        or cancelled): their stock is worked out again even though nothing changed in Visma. What was
+        held back is stored, so the next sweep (another process, after a restart) compares with it."""
+        if "stock" not in self.parts:
+            return set()
+        now = {k: f"{v:f}" for k, v in self.lookup["not_drawn"].items() if v}
+        stored = self.store.cursors.get(self.ctx.id, HELD_BACK)
+        before = json.loads(stored) if stored else None
+        if before != now:
+            value = json.dumps(now, sort_keys=True)
+            self._commits.append(lambda: self.store.cursors.set(self.ctx.id, HELD_BACK, value))
+        if before is None:
             return set()
         return {k for k in set(before) | set(now) if before.get(k) != now.get(k)} & set(by_key)
 
@@ -223,7 +234,7 @@ class ShopCatalogFlow(CatalogFlow):
         if not writes:
             if parts:
                 self._record(article, ref, parts)
-            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+            self._settle(key, desired.stock)
             plan.add(Action("unchanged", key, label))
             return
         plan.add(Action("update", key, label, changes=[_PART_NAMES[e] for e in writes], run=run))
@@ -381,15 +392,32 @@ class ShopCatalogFlow(CatalogFlow):
         return sources, rows
 
     async def _price_rows(self) -> dict[Any, Any]:
-        """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc."""
+        """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc.
+
+        A process reads every row once, then only the changed ones. Which rows changed since the last
+        sweep is judged by the stored cursor (`ROWS_CURSOR`), so a row changed between two processes
+        (`sync --once` from cron) is not missed.
+        """
         cache = self.ctx.cache.setdefault("price_rows", {"rows": {}, "cursor": None})
+        stored = parse_server_time(self.store.cursors.get(self.ctx.id, ROWS_CURSOR))
         page = await self.ctx.visma.changed_since(
             "salespricelists/prices", model=SalesPriceListRow, since=cache["cursor"], order_by=None
         )
         for row in page.items:
             cache["rows"][(str(row.SalesPriceListId), str(row.ArticleId))] = row
-        cache["changed"] = {str(r.ArticleId): r.ChangedUtc for r in page.items} if cache["cursor"] else {}
+        cache["changed"] = (
+            {
+                str(r.ArticleId): r.ChangedUtc
+                for r in page.items
+                if r.ChangedUtc is None or (parse_server_time(r.ChangedUtc) or stored) > stored
+            }
+            if stored is not None
+            else {}
+        )
         cache["cursor"] = page.cursor or cache["cursor"]
+        if cache["cursor"] is not None and page.cursor is not None:
+            value = page.cursor.isoformat()
+            self._commits.append(lambda: self.store.cursors.set(self.ctx.id, ROWS_CURSOR, value))
         return cache["rows"]
 
     def _price_rows_changed(self, by_key: dict[str, Any], after: datetime) -> set[str]:
@@ -482,7 +510,7 @@ class ShopCatalogFlow(CatalogFlow):
         if desired.stock is not None:
             await self._update(article, key, ref, {STOCK: (content_hash(desired.stock), desired.stock)})
         else:
-            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+            self._settle(key, None)
 
     async def _update(self, article: Any, key: str, ref: str, parts: dict[str, tuple[str, Any]]) -> None:
         product_id, variant_id = parse_ref(ref)
@@ -522,7 +550,12 @@ class ShopCatalogFlow(CatalogFlow):
         except PluginError as exc:
             raise self._failed(article, key, None, str(exc)) from exc
         self._record(article, ref, parts)
-        note = (parts.get(STOCK) or (None, {}))[1].get("note")
+        self._settle(key, (parts.get(STOCK) or (None, None))[1])
+
+    def _settle(self, key: str, stock: dict[str, Any] | None) -> None:
+        """The item went through: its issue is cleared, but a warning whose cause is still there (Visma
+        shows negative stock) stays until the cause is gone, whether or not this sweep wrote."""
+        note = (stock or {}).get("note")
         if note:
             self.store.catalog_issues.report(self.ctx.id, ISSUE, key, note, level="warning")
         else:
