@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from shopbridge.sync.reference import ReferenceData, article_key
 
 PRODUCT_INCLUDE = "primaryVariant,primaryVariant.prices,primaryVariant.attributeValues,languages"
 VARIANT_INCLUDE = "prices,attributeValues"
+SETTLED_S = 5  # seconds after which the shop stamps nothing more with a given second
 KINDS = ("create", "update", "unchanged", "conflict", "skipped", "error")
 
 
@@ -47,6 +48,7 @@ class ShopVariant:
     stock_status_id: int | None
     modified_at: str | None = None
     several: bool = False  # the product has more than one variant
+    variant_active: bool = True  # the variant's own flag (`is_active` also counts a hidden product)
     product: dict[str, Any] | None = None  # the product as read (kept for plugins and field mappings)
 
     @property
@@ -94,6 +96,7 @@ def shop_variant(product: Product, variant: Variant, language: str, *, keep: boo
         stock_status_id=variant.stockStatusId,
         modified_at=product.modifiedAt,
         several=bool(product.hasSeveralVariants),
+        variant_active=variant.isActive is not False,
         product=product.model_dump(mode="json", exclude_none=True) if keep else None,
     )
 
@@ -149,6 +152,22 @@ def parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def next_cursor(newest: datetime, since: str | None, server_now: datetime | None) -> str:
+    """The `updatedSince` cursor after a read whose newest `modifiedAt` was `newest`.
+
+    `updatedSince` is inclusive and `modifiedAt` has whole seconds, so the newest second is read again
+    next time (a product changed later in that same second is not missed). Once the shop's clock (its
+    `Date` header) is past that second, nothing can be stamped with it any more: the cursor moves one
+    second on, and an unchanged shop costs one empty list page.
+    """
+    if server_now is not None and server_now - newest > timedelta(seconds=SETTLED_S):
+        newest = newest + timedelta(seconds=1)
+    before = parse_time(since)
+    if before is not None and before > newest:
+        newest = before
+    return newest.isoformat()
 
 
 def duplicates(keys: Iterable[str]) -> set[str]:

@@ -41,6 +41,7 @@ from shopbridge.sync.catalog import (
     CatalogPlan,
     ItemError,
     ShopVariant,
+    next_cursor,
     parse_ref,
     read_shop,
     shop_variant,
@@ -58,6 +59,7 @@ VARIANT, PRICE, STOCK = "variant", "price", "stock"  # binding entity types, see
 ISSUE = "product"
 CURSOR = "catalog_in.articles_changed"
 ROWS_CURSOR = "catalog_in.price_rows_changed"  # Visma's ServerTimeUtc of the last price list row read
+SHOP_CURSOR = "catalog_in.shop_modified"  # the shop's products read back: `updatedSince` cursor
 HELD_BACK = "catalog_in.held_back"  # JSON {key: quantity}: what the last sweep held back, per SKU
 SKU_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 LOOKUP_LIMIT = 50  # more unbound articles than this: read the whole shop instead of one look-up each
@@ -98,8 +100,10 @@ class ShopCatalogFlow(CatalogFlow):
     ) -> CatalogPlan:
         """What to write for the articles changed since the cursor (all when `full`).
 
-        `observe` reads the whole shop first and compares with what it shows (initial sync: nothing is
-        bound yet, so an item already right is bound without a write).
+        What the shop shows is compared too, not only the hash of what was last written: the products
+        the shop changed since its cursor are read every sweep, the whole shop on a full check and
+        when `observe` (initial sync: nothing is bound yet, so an item already right is bound without
+        a write). A part the shop changed although Visma owns it is restored and counted as drift.
         """
         self._commits: list[Callable[[], None]] = []
         await self.ref.refresh_articles()
@@ -109,17 +113,10 @@ class ShopCatalogFlow(CatalogFlow):
         self.lookup = await self._lookup_tables()
         changed = await self._changed_keys(by_key, since) | self._held_back_moved(by_key)
         plan = CatalogPlan("visma")
-        shop: dict[str, list[ShopVariant]] = {}
         bound = {b.visma_id: b for b in self.store.bindings.index(self.ctx.id, VARIANT).values()}
         self.lookup["sizes"] = Counter(b.starweb_id.split(":")[0] for b in bound.values())
-        unbound = [k for k in changed if not _is_list(by_key[k]) and str(by_key[k].Id) not in bound]
-        if observe or len(unbound) > LOOKUP_LIMIT:
-            rows, _ = await read_shop(self.ctx.starweb, language=self.settings.product_language)
-            for row in rows:
-                shop.setdefault(row.key, []).append(row)
-        else:
-            for key in unbound:
-                shop[key] = await self._find_in_shop(by_key[key].Number)
+        shop = await self._read_shop(full or observe, by_key, changed, bound)
+        changed |= set(shop) & set(by_key)
         hashes = {
             e: {ref: b.content_hash for ref, b in self.store.bindings.index(self.ctx.id, e).items()}
             for e in (PRICE, STOCK)
@@ -145,12 +142,34 @@ class ShopCatalogFlow(CatalogFlow):
             except ItemError as exc:
                 self._issue(plan, key, article.Number, "error", str(exc))
                 continue
-            observed = matches[0] if matches and (observe or binding is None) else None
+            observed = next((m for m in matches if m.ref == ref), None)
             self._plan_article(plan, article, key, ref, desired, binding, hashes, observed)
         if cursor is not None:
             plan.commits.append(lambda: self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat()))
         plan.commits.extend(self._commits)
         return plan
+
+    async def _read_shop(
+        self, whole: bool, by_key: dict[str, Any], changed: set[str], bound: dict[str, Any]
+    ) -> dict[str, list[ShopVariant]]:
+        """The shop's variants by key: all (`whole`, or more unbound articles than `LOOKUP_LIMIT`), else
+        those of products changed since the shop cursor plus one look-up per unbound changed article."""
+        since = None if whole else self.store.cursors.get(self.ctx.id, SHOP_CURSOR)
+        unbound = [k for k in changed if not _is_list(by_key[k]) and str(by_key[k].Id) not in bound]
+        if len(unbound) > LOOKUP_LIMIT:
+            since = None
+        rows, newest = await read_shop(self.ctx.starweb, language=self.settings.product_language, since=since)
+        shop: dict[str, list[ShopVariant]] = {}
+        for row in rows:
+            shop.setdefault(row.key, []).append(row)
+        if since is not None:
+            for key in unbound:
+                if key not in shop:
+                    shop[key] = await self._find_in_shop(by_key[key].Number)
+        if newest is not None:
+            value = next_cursor(newest, since, self.ctx.starweb.server_date)
+            self._commits.append(lambda: self.store.cursors.set(self.ctx.id, SHOP_CURSOR, value))
+        return shop
 
     def _held_back_moved(self, by_key: dict[str, Any]) -> set[str]:
         """Keys whose held-back quantity changed since the last sweep (an order came, or was invoiced
@@ -217,6 +236,7 @@ class ShopCatalogFlow(CatalogFlow):
         if several and desired.product is not None:  # the product's name belongs to all its variants
             desired.product = _variant_only(desired.product)
         parts: dict[str, tuple[str, Any]] = {}
+        drifted: list[str] = []
         for entity, want, have in (
             (VARIANT, desired.product, binding.content_hash if binding else None),
             (PRICE, desired.prices, hashes[PRICE].get(ref)),
@@ -225,11 +245,19 @@ class ShopCatalogFlow(CatalogFlow):
             if want is None:
                 continue
             digest = content_hash(want)
-            if digest != have and (observed is None or not _shows(observed, entity, want)):
+            shows = observed is not None and _shows(observed, entity, want, self.lookup.get("observable"))
+            if (observed is None and digest != have) or (observed is not None and not shows):
                 parts[entity] = (digest, want)
+                if digest == have:  # we wrote it, the shop changed it since: the owner's value goes back
+                    drifted.append(entity)
             elif digest != have or binding is None:
                 parts.setdefault("_bind_" + entity, (digest, want))
         writes = [e for e in parts if not e.startswith("_bind_")]
+        if drifted:
+            plan.drift += 1
+            log.info(
+                "catalog.drift", sku=label, parts=[_PART_NAMES[e] for e in drifted], restored_from="visma"
+            )
         run = lambda: self._update(article, key, ref, parts)  # noqa: E731
         if not writes:
             if parts:
@@ -237,7 +265,12 @@ class ShopCatalogFlow(CatalogFlow):
             self._settle(key, desired.stock)
             plan.add(Action("unchanged", key, label))
             return
-        plan.add(Action("update", key, label, changes=[_PART_NAMES[e] for e in writes], run=run))
+        reason = (
+            f"the shop changed {', '.join(_PART_NAMES[e] for e in drifted)}: Visma's restored"
+            if drifted
+            else ""
+        )
+        plan.add(Action("update", key, label, reason, changes=[_PART_NAMES[e] for e in writes], run=run))
 
     async def _desired(self, article: Any, key: str) -> Desired:
         rate = (await self.ref.codings()).get(str(article.CodingId))
@@ -317,7 +350,7 @@ class ShopCatalogFlow(CatalogFlow):
         if "pricelists" in self.parts:
             out["sources"], out["rows"] = await self._pricelist_sources(pricelists)
         if "stock" in self.parts:
-            out["location"] = await self._stock_location()
+            out["location"], out["observable"] = await self._stock_location()
             out["stock_statuses"] = await self._stock_statuses()
             since = datetime.now(UTC) - timedelta(days=self.settings.stock_reserve_days)
             st = self.settings  # a Visma order reserves (available drops); a booked invoice draws at once
@@ -432,16 +465,18 @@ class ShopCatalogFlow(CatalogFlow):
             if i in by_id and (at is None or parse_server_time(at) > after)
         }
 
-    async def _stock_location(self) -> int:
-        if self.settings.stock_location:
-            return int(self.settings.stock_location)
+    async def _stock_location(self) -> tuple[int, bool]:
+        """The stock location written to, and whether it is the e-commerce one (whose stock a variant
+        shows, so what the shop shows there can be compared)."""
         locations = await self.ref.cached("stock_locations", self.ctx.starweb.list_stock_locations)
-        for loc in locations:
-            if loc.ecommerceStockLocation:
-                return int(loc.stockLocationId)
+        ecom = next((int(x.stockLocationId) for x in locations if x.ecommerceStockLocation), None)
+        if self.settings.stock_location:
+            return int(self.settings.stock_location), int(self.settings.stock_location) == ecom
+        if ecom is not None:
+            return ecom, True
         if not locations:
             raise ItemError("the shop has no stock location")
-        return int(locations[0].stockLocationId)
+        return int(locations[0].stockLocationId), False
 
     async def _stock_statuses(self) -> dict[str, int]:
         statuses = await self.ref.cached("stock_statuses", self.ctx.starweb.list_stock_statuses)
@@ -589,12 +624,13 @@ class ShopCatalogFlow(CatalogFlow):
 _PART_NAMES = {VARIANT: "product", PRICE: "prices", STOCK: "stock"}
 
 
-def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
-    """Whether the shop already shows `want` (initial sync: no hash to compare with yet)."""
-    if entity == VARIANT:
+def _shows(observed: ShopVariant, entity: str, want: dict[str, Any], stock_seen: bool | None = True) -> bool:
+    """Whether the shop shows `want`. A variant's stock is read from the e-commerce location only, so
+    stock written elsewhere (`stock_seen` false) is taken as shown."""
+    if entity == VARIANT:  # what `_update` writes: the variant's flag, or the product's name and visibility
         if want.get("variant_only"):
-            return observed.is_active == want["active"]
-        return observed.product_name == want["name"] and observed.is_active == want["active"]
+            return observed.variant_active == want["active"]
+        return observed.product_name == want["name"] and (observed.visibility != "hidden") == want["active"]
     if entity == PRICE:
         for pid, (price, special) in want.items():
             have = observed.prices.get(int(pid))
@@ -602,6 +638,8 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
                 return False
         return True
     if entity == STOCK:
+        if stock_seen is False:
+            return True
         return observed.stock == want["quantity"] and observed.stock_status_id == want["status"]
     return False
 
