@@ -10,8 +10,9 @@ hash on its own binding, so a stock change writes only the stock:
   → `specialPriceExVat` (`campaign_prices`); other pricelists from a Visma sales price list (by
   `pricelist_map`, else the one with the pricelist's currency) or from `price_rules`.
 * stock (`stock` binding, stock articles only): Visma's available stock (or balance) minus what the
-  shop sold that Visma has not drawn yet (store/catalog.py `not_drawn`) minus `stock_buffer`, never
-  below 0, with the stock status by `few_left_at`, written to one stock location.
+  shop sold that Visma does not reflect yet (every complete order, whatever its status: held_back.py)
+  minus `stock_buffer`, never below 0, with the stock status by `few_left_at`, written to one stock
+  location. The initial sync uses the same rule.
 
 Change detection: articles by `ChangedUtc` and price list rows by their `ChangedUtc`, both with Visma's
 `ServerTimeUtc` as the cursor; the whole catalogue every `catalog_full_check_s`. An unchanged sweep
@@ -25,7 +26,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -48,6 +49,7 @@ from shopbridge.sync.catalog import (
 )
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.directions import direction
+from shopbridge.sync.held_back import not_drawn, record_shop_orders
 from shopbridge.sync.pricing import campaign_price, rule_price
 from shopbridge.sync.reference import article_key
 from shopbridge.visma.client import parse_server_time
@@ -245,8 +247,10 @@ class ShopCatalogFlow(CatalogFlow):
             if want is None:
                 continue
             digest = content_hash(want)
-            shows = observed is not None and _shows(observed, entity, want, self.lookup.get("observable"))
-            if (observed is None and digest != have) or (observed is not None and not shows):
+            # a variant shows its e-commerce stock only: stock written elsewhere is compared by hash
+            seen = observed if entity != STOCK or self.lookup.get("observable") else None
+            shows = seen is not None and _shows(seen, entity, want)
+            if (seen is None and digest != have) or (seen is not None and not shows):
                 parts[entity] = (digest, want)
                 if digest == have:  # we wrote it, the shop changed it since: the owner's value goes back
                     drifted.append(entity)
@@ -352,14 +356,8 @@ class ShopCatalogFlow(CatalogFlow):
         if "stock" in self.parts:
             out["location"], out["observable"] = await self._stock_location()
             out["stock_statuses"] = await self._stock_statuses()
-            since = datetime.now(UTC) - timedelta(days=self.settings.stock_reserve_days)
-            st = self.settings  # a Visma order reserves (available drops); a booked invoice draws at once
-            drawn = (
-                st.document_type == "order" and st.stock_source == "available"
-            ) or st.document_type == "invoice"
-            shops = [c.id for c in self.store.connections.shops(self.ctx.id)]  # they share Visma's stock
-            not_drawn = self.store.order_lines.not_drawn(shops, since=since, drawn_on_transfer=drawn)
-            out["not_drawn"] = {article_key(k): v for k, v in not_drawn.items()}
+            await record_shop_orders(self.ctx, self.ref)  # every complete order, whatever its status
+            out["not_drawn"] = not_drawn(self.ctx)
         return out
 
     async def _pricelist_sources(self, pricelists: list[Any]) -> tuple[dict[str, Any], dict[Any, Any]]:
@@ -624,9 +622,8 @@ class ShopCatalogFlow(CatalogFlow):
 _PART_NAMES = {VARIANT: "product", PRICE: "prices", STOCK: "stock"}
 
 
-def _shows(observed: ShopVariant, entity: str, want: dict[str, Any], stock_seen: bool | None = True) -> bool:
-    """Whether the shop shows `want`. A variant's stock is read from the e-commerce location only, so
-    stock written elsewhere (`stock_seen` false) is taken as shown."""
+def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
+    """Whether the shop shows `want` (the e-commerce location's stock, for `STOCK`)."""
     if entity == VARIANT:  # what `_update` writes: the variant's flag, or the product's name and visibility
         if want.get("variant_only"):
             return observed.variant_active == want["active"]
@@ -638,8 +635,6 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any], stock_seen:
                 return False
         return True
     if entity == STOCK:
-        if stock_seen is False:
-            return True
         return observed.stock == want["quantity"] and observed.stock_status_id == want["status"]
     return False
 
