@@ -32,6 +32,7 @@ from typing import Any
 
 import structlog
 
+from shopbridge.domain.vat import HOME_COUNTRY
 from shopbridge.http.errors import ApiError
 from shopbridge.plugins import PluginError
 from shopbridge.store import content_hash
@@ -113,6 +114,8 @@ class ShopCatalogFlow(CatalogFlow):
         since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
         cursor = self.ref.article_cursor
         self.lookup = await self._lookup_tables()
+        if "pricelists" in self.parts:
+            self._report_rowless(by_key)
         changed = await self._changed_keys(by_key, since) | self._held_back_moved(by_key)
         plan = CatalogPlan("visma")
         bound = {b.visma_id: b for b in self.store.bindings.index(self.ctx.id, VARIANT).values()}
@@ -309,14 +312,19 @@ class ShopCatalogFlow(CatalogFlow):
                 continue
             if "pricelists" not in self.parts:
                 continue
-            source = self.lookup["sources"].get(pid)
-            if isinstance(source, str):  # a Visma sales price list id
-                row = self.lookup["rows"].get((source, str(article.Id)))
-                if row is not None and row.NetPrice is not None:
-                    out[pid] = [_s(row.NetPrice), None]
-            elif source is not None and net is not None:
-                out[pid] = [_s(rule_price(Decimal(net), rate, source)), None]
+            list_id, rule = self.lookup["sources"].get(pid), self.lookup["rules"].get(pid)
+            row = self.lookup["rows"].get((list_id, str(article.Id))) if list_id else None
+            if row is not None and row.NetPrice is not None:  # the Visma sales price list's row
+                out[pid] = [_s(row.NetPrice), None]
+            elif rule is not None and net is not None:  # the rule; also for articles the list lacks
+                out[pid] = [_s(rule_price(Decimal(net), self._market_rate(pid, rate), rule)), None]
         return out
+
+    def _market_rate(self, pid: str, rate: Decimal) -> Decimal:
+        """The VAT rate a rule's rounding uses: the pricelist market's standard rate for an article at
+        the home standard rate (a reduced rate cannot be mapped across countries: kept)."""
+        market = self.lookup["market"].get(pid)
+        return market if market is not None and rate == self.lookup["home_rate"] else rate
 
     def _stock(self, article: Any, key: str) -> dict[str, Any]:
         figure = (
@@ -344,6 +352,7 @@ class ShopCatalogFlow(CatalogFlow):
         sw = self.ctx.starweb
         pricelists = await self.ref.cached("pricelists", sw.list_pricelists)
         out: dict[str, Any] = {"pricelists": pricelists, "sources": {}, "rows": {}, "not_drawn": {}}
+        out.update(rules={}, market={}, home_rate=None)
         st = self.settings
         row_articles = [
             *st.shipping_articles.values(),
@@ -353,6 +362,7 @@ class ShopCatalogFlow(CatalogFlow):
         out["row_articles"] = {article_key(n) for n in [*row_articles, st.fallback_article] if n}
         if "pricelists" in self.parts:
             out["sources"], out["rows"] = await self._pricelist_sources(pricelists)
+            out["rules"], out["market"], out["home_rate"] = await self._rules(pricelists)
         if "stock" in self.parts:
             out["location"], out["observable"] = await self._stock_location()
             out["stock_statuses"] = await self._stock_statuses()
@@ -394,7 +404,7 @@ class ShopCatalogFlow(CatalogFlow):
                         f"pricelist_map.{pid} names {mapped!r}: no such Visma price list",
                     )
                     continue
-            elif pid not in self.settings.price_rules:
+            else:  # the list in the pricelist's currency; a rule prices what it lacks
                 chosen = next(
                     (
                         v
@@ -414,13 +424,68 @@ class ShopCatalogFlow(CatalogFlow):
                     )
                     continue
                 sources[pid] = str(chosen.Id)
-            elif pid in self.settings.price_rules:
-                sources[pid] = self.settings.price_rules[pid]
             self.store.catalog_issues.clear(self.ctx.id, "pricelist", pid)
         rows: dict[Any, Any] = {}
         if any(isinstance(s, str) for s in sources.values()):
             rows = await self._price_rows()
         return sources, rows
+
+    async def _rules(self, pricelists: list[Any]) -> tuple[dict[str, Any], dict[str, Decimal], Decimal]:
+        """Per pricelist its rule (`price_rules`, not for one mapped to ''), the VAT rate of its market
+        for the rounding (`vat_country`, else its only country), and the home standard rate."""
+        rates = {
+            r.countryCode: Decimal(r.defaultVatRate)
+            for r in await self.ref.cached("vat_rates", self.ctx.starweb.list_vat_rates)
+            if r.countryCode and r.defaultVatRate is not None
+        }
+        rules: dict[str, Any] = {}
+        market: dict[str, Decimal] = {}
+        for pl in pricelists:
+            pid = str(pl.pricelistId)
+            rule = self.settings.price_rules.get(pid)
+            if pl.isMaster or rule is None or self.settings.pricelist_map.get(pid) == "":
+                continue
+            rules[pid] = rule
+            countries = pl.countryCodes or []
+            country = rule.vat_country or (countries[0] if len(countries) == 1 else None)
+            if country in rates:
+                market[pid] = rates[country]
+            elif country:
+                message = f"price_rules.{pid}.vat_country {country!r}: the shop has no VAT rate for it"
+                self.store.catalog_issues.report(self.ctx.id, "pricelist", pid, message)
+        return rules, market, rates.get(HOME_COUNTRY, Decimal(25))
+
+    def _report_rowless(self, by_key: dict[str, Any]) -> None:
+        """Tell, per pricelist following a Visma list, which articles that list has no row for and
+        how they are priced instead (by the rule, or not at all): a warning while it lasts."""
+        names = {str(pl.pricelistId): pl.name for pl in self.lookup["pricelists"]}
+        for pid, list_id in self.lookup["sources"].items():
+            missing = sorted(
+                a.Number
+                for a in by_key.values()
+                if not _is_list(a)
+                and a.IsActive is not False
+                and not a.IsServiceArticle
+                and a.SendToWebshop is not False
+                and (list_id, str(a.Id)) not in self.lookup["rows"]
+            )
+            if not missing:
+                continue
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            if pid in self.lookup["rules"]:
+                how = f"priced from the master price by price_rules.{pid}"
+            else:
+                how = (
+                    f"no price in the shop's pricelist {names.get(pid)!r}: add rows or set price_rules.{pid}"
+                )
+            message = f"{len(missing)} article(s) have no row in the Visma price list ({shown}): {how}"
+            self.store.catalog_issues.report(self.ctx.id, "pricelist", pid, message, level="warning")
+            log.info(
+                "catalog.pricelist_rows_missing",
+                pricelist=pid,
+                articles=len(missing),
+                rule=pid in self.lookup["rules"],
+            )
 
     async def _price_rows(self) -> dict[Any, Any]:
         """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc.
