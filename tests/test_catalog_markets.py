@@ -28,7 +28,7 @@ async def eur_price(e: CatalogEnv, sku: str) -> Decimal | None:
 
 def pricelist_warning(e: CatalogEnv) -> str:
     issues = e.store.catalog_issues.all(e.conn_id)
-    return " ".join(i.message for i in issues if i.entity == "pricelist" and i.key == str(EUR))
+    return " ".join(i.message for i in issues if i.entity == "pricelist_rows" and i.key == str(EUR))
 
 
 async def test_articles_without_a_row_in_the_eur_list_are_priced_by_the_rule_in_the_market_vat(

@@ -60,6 +60,7 @@ log = structlog.get_logger(__name__)
 
 VARIANT, PRICE, STOCK = "variant", "price", "stock"  # binding entity types, see the module docstring
 ISSUE = "product"
+ROWLESS = "pricelist_rows"  # issue entity: articles a followed Visma price list has no row for
 CURSOR = "catalog_in.articles_changed"
 ROWS_CURSOR = "catalog_in.price_rows_changed"  # Visma's ServerTimeUtc of the last price list row read
 SHOP_CURSOR = "catalog_in.shop_modified"  # the shop's products read back: `updatedSince` cursor
@@ -459,6 +460,7 @@ class ShopCatalogFlow(CatalogFlow):
         """Tell, per pricelist following a Visma list, which articles that list has no row for and
         how they are priced instead (by the rule, or not at all): a warning while it lasts."""
         names = {str(pl.pricelistId): pl.name for pl in self.lookup["pricelists"]}
+        self.store.catalog_issues.clear_entity(self.ctx.id, ROWLESS)  # checked again below
         for pid, list_id in self.lookup["sources"].items():
             missing = sorted(
                 a.Number
@@ -479,7 +481,7 @@ class ShopCatalogFlow(CatalogFlow):
                     f"no price in the shop's pricelist {names.get(pid)!r}: add rows or set price_rules.{pid}"
                 )
             message = f"{len(missing)} article(s) have no row in the Visma price list ({shown}): {how}"
-            self.store.catalog_issues.report(self.ctx.id, "pricelist", pid, message, level="warning")
+            self.store.catalog_issues.report(self.ctx.id, ROWLESS, pid, message, level="warning")
             log.info(
                 "catalog.pricelist_rows_missing",
                 pricelist=pid,
