@@ -6,7 +6,7 @@ NetPrice = the master pricelist's price ex VAT rounded half up to öre as Visma 
 unchanged price compares equal; GrossPrice from the coding's VAT rate, half up), account coding by
 VAT rate, unit, active flag (variant active and product not hidden), stock-article flag. In combo
 Visma owns the price: it is sent when the article is created and never after; at go-live a price
-that differs is listed as a conflict and the shop's stock becomes the new articles' opening stock.
+that differs is listed as a conflict. The shop's stock becomes a new article's opening stock.
 
 Change detection: products by `modifiedAt` (`updatedSince` cursor, the newest `modifiedAt` seen, read
 again inclusively) plus the product web hooks as hints; a content hash per binding, so an unchanged
@@ -85,8 +85,8 @@ class ArticleExportFlow(CatalogFlow):
         """Compare the shop's variants (all, or changed since the cursor) with Visma's articles.
 
         `go_live` (the initial sync): a price that differs while Visma owns prices is listed as a
-        conflict with both values, and when stock flows to the shop the shop's stock is carried into
-        the articles created (their opening stock balance), so the shop does not drop to 0.
+        conflict with both values, and a shop stock that will drop to 0 is counted. When stock flows to
+        the shop, an article created gets the shop's stock as its opening balance (`_opening_stock`).
         """
         self.go_live = go_live
         self.carried = self.zeroed = 0
@@ -225,8 +225,9 @@ class ArticleExportFlow(CatalogFlow):
         )
 
     def _opening_stock(self, v: ShopVariant, body: dict[str, Any]) -> Decimal | None:
-        """At go-live, the shop's stock for a new stock article when Visma's stock will flow back."""
-        if not (self.go_live and body.get("IsStock") and direction(self.settings, "stock") == "to_starweb"):
+        """The shop's stock for a new stock article when Visma's stock flows back to the shop (combo):
+        carried into Visma once, so the shop does not drop to 0 (at go-live and for products added later)."""
+        if not (body.get("IsStock") and direction(self.settings, "stock") == "to_starweb"):
             return None
         return v.stock if v.stock is not None and v.stock > 0 else None
 
