@@ -464,8 +464,9 @@ class ShopCatalogFlow(CatalogFlow):
         for pid, list_id in self.lookup["sources"].items():
             missing = sorted(
                 a.Number
-                for a in by_key.values()
+                for k, a in by_key.items()
                 if not _is_list(a)
+                and k not in self.lookup["row_articles"]  # shipping, fee and discount rows
                 and a.IsActive is not False
                 and not a.IsServiceArticle
                 and a.SendToWebshop is not False
