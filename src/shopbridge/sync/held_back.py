@@ -3,7 +3,8 @@
 Every complete shop order counts from the moment a sweep first sees it, whatever its status (an order
 still in "Ny" has sold its units as surely as one in a trigger status): its SKU quantities are recorded
 in `order_lines` (store/catalog.py). It counts until Visma reflects it (transferred as a document that
-draws or reserves stock, or invoiced) or it is cancelled, and at most `stock_reserve_days`.
+draws or reserves stock, or invoiced) or it is cancelled, and at most `stock_reserve_days`. Orders
+created before `start_date` never count: they were handled before shopbridge.
 
 The shop's orders are read newest change first (`sortBy=modifiedAt`), down to the stored cursor, so an
 unchanged shop costs one list page. A cancelled order that never went to Visma stops counting.
@@ -11,7 +12,7 @@ unchanged shop costs one list page. A cancelled order that never went to Visma s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,8 @@ async def record_shop_orders(ctx: Any, ref: ReferenceData) -> None:
     `stock_reserve_days` the first time); forget those of cancelled orders not transferred."""
     store, settings = ctx.store, ctx.settings
     window = datetime.now(UTC) - timedelta(days=settings.stock_reserve_days)
+    if settings.start_date:  # orders before it were handled before shopbridge: Visma reflects them
+        window = max(window, datetime.combine(settings.start_date, time.min, tzinfo=UTC))
     since = parse_time(store.cursors.get(ctx.id, CURSOR)) or window
     cancelled = {s.statusId for s in await ref.order_statuses() if str(s.idCode) in CANCELLED_CODES}
     mapped = str(settings.status_map.get("cancelled") or "")
