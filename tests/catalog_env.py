@@ -7,6 +7,10 @@ match (the catalogue's initial sync writes hundreds of articles; the real limit 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -146,6 +150,47 @@ class CatalogEnv(Env):
             **fields,
         }
         return (await self.shop("POST", "products", json=body))["data"]
+
+    async def new_customer(self) -> int:
+        """A shop customer with an address (the empty shop has none); its id."""
+        address = {"firstName": "Test", "lastName": "Kund", "address": "Gatan 1", "postalCode": "11122"}
+        body = {
+            "type": "person",
+            "email": "kund@example.com",
+            "addresses": {"invoice": {**address, "city": "Stockholm", "countryCode": "SE"}},
+        }
+        return int((await self.shop("POST", "customers", json=body))["data"]["customerId"])
+
+    # -- the command line, in processes of its own --------------------------------------------------
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`shopbridge ARGS` in a process of its own on this env's data directory."""
+        environ = {k: v for k, v in os.environ.items() if k != "SHOPBRIDGE_CRASH_AT"}
+        environ["COLUMNS"] = "200"
+        cmd = [sys.executable, "-m", "shopbridge", "--data-dir", str(self.data_dir), *args]
+        return subprocess.run(cmd, env=environ, capture_output=True, text=True, timeout=180)
+
+    def sync_once(self) -> dict[str, Any]:
+        """`shopbridge sync --once --json` in a process of its own (as a user's cron runs it); the
+        connection's outcome (counts, waiting)."""
+        done = self.cli("sync", "--once", "--json")
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode in (0, 1), done.stdout + done.stderr
+        outcome = json.loads(done.stdout)["connections"][0]
+        assert outcome["error"] is None, outcome
+        return outcome
+
+    def sandbox_writes(self) -> int:
+        """Write calls (not GET, not token) both sandboxes served since the last call (then reset)."""
+        total = 0
+        for server in ("visma", "starweb"):
+            stats = self.admin(server, "GET", "/stats").json()
+            total += sum(
+                n
+                for route, n in stats["by_route"].items()
+                if not route.startswith(("GET ", "HEAD ")) and "token" not in route
+            )
+            self.admin(server, "POST", "/stats/reset").raise_for_status()
+        return total
 
     async def master_and_eur(self) -> tuple[int, int]:
         body = await self.shop("GET", "pricelists")

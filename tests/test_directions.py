@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shopbridge.sync.directions import ENTITIES, PRESETS, direction
+from shopbridge.sync.directions import ENTITIES, PRESETS, direction, one_way
 from shopbridge.sync.settings import ConnectionSettings
 
 
@@ -44,3 +44,11 @@ def test_plan_gates_stock_from_200_and_price_structures_from_400(plan: str, stoc
 def test_only_the_product_master_shop_sends_articles() -> None:
     assert direction(settings(preset="ecom-master", product_master=False), "products") == "off"
     assert direction(settings(preset="combo", product_master=False), "stock") == "to_starweb"
+
+
+def test_the_initial_sync_obeys_the_preset_and_without_one_everything_flows_from_the_source() -> None:
+    combo = one_way(settings(preset="combo"), "starweb")
+    assert direction(combo, "products") == "to_visma"
+    assert direction(combo, "prices") == "to_starweb", "combo: Visma's prices are never overwritten"
+    bare = one_way(settings(), "starweb")
+    assert direction(bare, "products") == direction(bare, "prices") == "to_visma"

@@ -31,6 +31,9 @@ def initial(
 ) -> None:
     """Match on SKU = article number, report to-create / to-update / conflicts / skipped, then apply.
 
+    The preset's directions hold: in combo the shop's prices never replace Visma's (a difference is
+    listed as a conflict with both values) and the shop's stock becomes the new articles' opening stock.
+
     An interrupted apply resumes where it stopped (what is done is bound and hashed); a second apply
     changes nothing.
     """
@@ -71,14 +74,21 @@ async def _initial(
                 f"{ctx.name} is not the product master shop (product_master false): nothing to send"
             )
         ctx.settings = one_way(ctx.settings, source)
+        flow = ArticleExportFlow(ctx) if source == "starweb" else ShopCatalogFlow(ctx)
+        if not flow.active:
+            to = "Visma" if source == "starweb" else "the shop"
+            raise ValueError(
+                f"preset {ctx.settings.preset} sends nothing from {source} to {to}: "
+                f"the initial sync follows the preset's directions"
+            )
         with progress_bar() as progress:
             task = progress.add_task("reading both catalogues", total=None)
-            if source == "starweb":
-                plan = await ArticleExportFlow(ctx).plan(full=True)
+            if isinstance(flow, ArticleExportFlow):
+                plan = await flow.plan(full=True, go_live=True)
             else:
-                plan = await ShopCatalogFlow(ctx).plan(full=True, observe=True)
+                plan = await flow.plan(full=True, observe=True)
             done: Any = {}
-            if apply and plan.writes:
+            if apply:
                 progress.update(task, description="writing", total=len(plan.writes), completed=0)
                 done = await plan.apply(on_done=lambda _a: progress.advance(task, 1))
         return plan, done
@@ -88,6 +98,8 @@ def _print_plan(console: Any, plan: CatalogPlan, *, show: int) -> None:
     counts = Table(*plan.counts.keys(), title=f"initial sync from {plan.source}", title_justify="left")
     counts.add_row(*(str(n) for n in plan.counts.values()))
     console.print(counts)
+    for note in plan.notes:
+        console.print(note, soft_wrap=True)
     rows = plan.rows()
     if not rows:
         return

@@ -294,7 +294,10 @@ def print_reports(s: Store, outcomes: list[SweepOutcome]) -> int:
             "config": c["config_error"],
         }
         waiting = ", ".join(f"{n} {what}" for what, n in parts.items() if n) or "0"
+        drift = sum(n for k, n in c.items() if k.endswith("_drift"))  # restored: the other side changed it
         catalogue = f"{written} written, {catalogue_waiting} waiting" if written or catalogue_waiting else "-"
+        if drift:
+            catalogue += f" ({drift} restored)"
         table.add_row(
             r.connection,
             str(c["transferred"]),

@@ -1,8 +1,9 @@
 """Catalogue bookkeeping: what the shop sold that Visma has not drawn yet, and per-item problems.
 
-* ``order_lines``: the SKU quantities of every order the order flow has taken in (written once at
-  discovery). The stock flow subtracts the lines of orders Visma does not reflect yet, so writing
-  Visma's stock to the shop never resurrects units the shop already sold (see ``sync/stock.py``).
+* ``order_lines``: the SKU quantities of every complete shop order seen (written once, at discovery
+  by the order flow, or by the stock flow whatever the order's status). The stock flow subtracts the
+  lines of orders Visma does not reflect yet, so writing Visma's stock to the shop never resurrects
+  units the shop already sold (see ``sync/held_back.py``).
 * ``catalog_issues``: one row per catalogue item that could not be synced (an error: the item waits
   and is retried every sweep) or was synced with a compromise (a warning, e.g. a shortened name).
   Cleared when the item goes through cleanly.
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Numeric, String, Text, delete, exists, select
+from sqlalchemy import ForeignKey, Index, Numeric, String, Text, and_, delete, exists, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .schema import Base, utcnow
@@ -78,12 +79,29 @@ class OrderLines:
                     keys=("connection_id", "starweb_order_id", "sku"),
                 )
 
+    def forget_untransferred(self, connection_id: int, order_id: str) -> None:
+        """Forget the lines of an order cancelled in the shop before it went to Visma (nothing to hold)."""
+        from .schema import Transfer
+
+        transferred = exists().where(
+            Transfer.connection_id == connection_id, Transfer.starweb_order_id == str(order_id)
+        )
+        with self._session() as s:
+            s.execute(
+                delete(OrderLine).where(
+                    OrderLine.connection_id == connection_id,
+                    OrderLine.starweb_order_id == str(order_id),
+                    ~transferred,
+                )
+            )
+
     def not_drawn(
         self, connection_ids: int | Iterable[int], *, since: datetime, drawn_on_transfer: bool
     ) -> dict[str, Decimal]:
         """Quantity per SKU on orders taken in since `since` that Visma's stock does not reflect yet.
 
-        An order counts until it is transferred when a transferred document already draws or reserves
+        An order without a transfer row (recorded whatever its status, sync/held_back.py) counts. An
+        order with one counts until it is transferred when a transferred document already draws or reserves
         stock (`drawn_on_transfer`: a Visma order read as available stock), else until it is invoiced
         (an invoice draft draws nothing). Skipped and cancelled orders never count. Pass every shop of
         a Visma company (multishop): they share its stock.
@@ -99,15 +117,18 @@ class OrderLines:
         )
         q = (
             select(OrderLine.sku, OrderLine.quantity, Transfer.state)
-            .join(
+            .outerjoin(
                 Transfer,
                 (Transfer.connection_id == OrderLine.connection_id)
                 & (Transfer.starweb_order_id == OrderLine.starweb_order_id),
             )
             .where(
                 OrderLine.connection_id.in_(ids),
-                Transfer.created_at >= since,
-                Transfer.state != TransferState.SKIPPED.value,
+                or_(
+                    # not (yet) an order to transfer: it counts from the moment it was seen
+                    and_(Transfer.id.is_(None), OrderLine.recorded_at >= since),
+                    and_(Transfer.created_at >= since, Transfer.state != TransferState.SKIPPED.value),
+                ),
                 ~done,
             )
         )

@@ -2,9 +2,11 @@
 
 Article number = SKU (at most 40 characters, else the variant waits with an error), name = product
 name + attribute values in `product_language` (shortened to 50 on a word boundary, with a warning),
-NetPrice = the master pricelist's price ex VAT (GrossPrice from the coding's VAT rate, half up),
-account coding by VAT rate, unit, active flag (variant active and product not hidden), stock-article
-flag. In combo Visma owns the price: it is sent when the article is created and never after.
+NetPrice = the master pricelist's price ex VAT rounded half up to öre as Visma keeps it (so an
+unchanged price compares equal; GrossPrice from the coding's VAT rate, half up), account coding by
+VAT rate, unit, active flag (variant active and product not hidden), stock-article flag. In combo
+Visma owns the price: it is sent when the article is created and never after; at go-live a price
+that differs is listed as a conflict. The shop's stock becomes a new article's opening stock.
 
 Change detection: products by `modifiedAt` (`updatedSince` cursor, the newest `modifiedAt` seen, read
 again inclusively) plus the product web hooks as hints; a content hash per binding, so an unchanged
@@ -14,16 +16,16 @@ catalogue costs one list page and no write. An existing article with the same nu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import structlog
 
-from shopbridge.domain.money import gross_from_net
+from shopbridge.domain.money import gross_from_net, round_half_up
 from shopbridge.domain.text import shorten
-from shopbridge.http.errors import ApiError
+from shopbridge.http.errors import ApiError, NotFoundError
 from shopbridge.plugins import PluginError
 from shopbridge.store import content_hash
 from shopbridge.sync.base import Hint
@@ -34,7 +36,8 @@ from shopbridge.sync.catalog import (
     ItemError,
     ShopVariant,
     duplicates,
-    parse_time,
+    next_cursor,
+    parse_ref,
     read_shop,
     shop_variant,
 )
@@ -46,7 +49,7 @@ log = structlog.get_logger(__name__)
 
 ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
 CURSOR = "catalog_out.products_modified"
-SETTLED_S = 5
+TWINS = "catalog_out.twins"  # JSON {key: [refs]}: shop variants whose SKUs are equal but for case/blanks
 MAX_NUMBER = 40
 MAX_NAME = 50
 
@@ -76,8 +79,17 @@ class ArticleExportFlow(CatalogFlow):
     def sends_price(self) -> bool:
         return direction(self.settings, "prices") == "to_visma"
 
-    async def plan(self, *, full: bool = True, hints: list[Hint] | None = None) -> CatalogPlan:
-        """Compare the shop's variants (all, or changed since the cursor) with Visma's articles."""
+    async def plan(
+        self, *, full: bool = True, hints: list[Hint] | None = None, go_live: bool = False
+    ) -> CatalogPlan:
+        """Compare the shop's variants (all, or changed since the cursor) with Visma's articles.
+
+        `go_live` (the initial sync): a price that differs while Visma owns prices is listed as a
+        conflict with both values, and a shop stock that will drop to 0 is counted. When stock flows to
+        the shop, an article created gets the shop's stock as its opening balance (`_opening_stock`).
+        """
+        self.go_live = go_live
+        self.carried = self.zeroed = 0
         since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
         variants, newest = await read_shop(
             self.ctx.starweb,
@@ -86,42 +98,48 @@ class ArticleExportFlow(CatalogFlow):
             since=since,
             on_progress=(lambda n: self.on_progress("read", n)) if self.on_progress else None,
         )
-        variants += await self._retry_items({v.key for v in variants}, hints)
+        variants += await self._retry_items({v.ref for v in variants}, hints)
         plan = CatalogPlan("starweb")
         if variants:
             await self._plan_variants(variants, plan, full=full)
         if newest is not None:
-            self.store.cursors.set(self.ctx.id, CURSOR, self._next_cursor(newest, since))
+            value = next_cursor(newest, since, self.ctx.starweb.server_date)
+            plan.commits.append(lambda: self.store.cursors.set(self.ctx.id, CURSOR, value))
+        if self.carried:
+            plan.notes.append(
+                f"{self.carried} new stock article(s) get the shop's stock as their opening stock balance "
+                "in Visma (else the shop would show 0 once Visma's stock flows to it)"
+            )
+        if self.zeroed:
+            plan.notes.append(
+                f"{self.zeroed} shop stock(s) will become 0: Visma counts 0 or less for these existing "
+                "articles (correct the stock in Visma first if the shop's count is right)"
+            )
         return plan
 
-    def _next_cursor(self, newest: datetime, since: str | None) -> str:
-        """`updatedSince` is inclusive and `modifiedAt` has whole seconds, so the newest second is read
-        again next time (a product changed later in that same second is not missed). Once the shop's
-        clock (its `Date` header) is past that second, nothing can be stamped with it any more: the
-        cursor moves one second on, and an unchanged shop costs one empty list page."""
-        server_now = self.ctx.starweb.server_date
-        if server_now is not None and server_now - newest > timedelta(seconds=SETTLED_S):
-            newest = newest + timedelta(seconds=1)
-        before = parse_time(since)
-        if before is not None and before > newest:
-            newest = before
-        return newest.isoformat()
-
     async def _retry_items(self, seen: set[str], hints: list[Hint] | None) -> list[ShopVariant]:
-        """Variants that failed before (retried every sweep) and hinted products, read one by one."""
+        """Variants that failed before (retried every sweep), hinted products and every product of a
+        stored SKU twin (so a twin stays a conflict until one is renamed), read one by one; `seen`
+        holds the refs already read."""
         out: list[ShopVariant] = []
         product_ids = {int(h.ref) for h in hints or [] if h.kind == "product" and str(h.ref).isdigit()}
-        for key in self.store.catalog_issues.keys(self.ctx.id, ENTITY) - seen:
+        twins: dict[str, list[str]] = json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}")
+        product_ids |= {parse_ref(ref)[0] for refs in twins.values() for ref in refs}
+        read = {v.split(":")[0] for v in seen}
+        for key in self.store.catalog_issues.keys(self.ctx.id, ENTITY) - set(twins):
             product = await self.ctx.starweb.find_product_by_sku(key)
             if product is None:
                 self.store.catalog_issues.clear(self.ctx.id, ENTITY, key)
             elif product.productId:
                 product_ids.add(int(product.productId))
-        for pid in product_ids:
-            product = await self.ctx.starweb.get_product(pid, include="languages,metaData")
+        for pid in product_ids - {int(p) for p in read}:
+            try:
+                product = await self.ctx.starweb.get_product(pid, include="languages,metaData")
+            except NotFoundError:  # deleted in the shop
+                continue
             for v in await self.ctx.starweb.list_variants(pid, include="prices,attributeValues"):
                 row = shop_variant(product, v, self.settings.product_language, keep=self._keep_products)
-                if row.key not in seen:
+                if row.ref not in seen:
                     out.append(row)
         return out
 
@@ -131,6 +149,9 @@ class ArticleExportFlow(CatalogFlow):
             self.ctx.id, ENTITY
         ) | self.store.catalog_issues.keys(self.ctx.id, ENTITY, level="warning")
         dup_shop = duplicates(v.key for v in variants if v.key)
+        twins = {k: sorted(v.ref for v in variants if v.key == k) for k in sorted(dup_shop)}
+        if json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}") != twins:
+            self.store.cursors.set(self.ctx.id, TWINS, json.dumps(twins))
         articles: dict[str, Any] | None = None
         master = await self._master_pricelist()
         for v in variants:
@@ -173,10 +194,17 @@ class ArticleExportFlow(CatalogFlow):
     ) -> None:
         reason = "; ".join(warnings)
         if found is None:
+            opening = self._opening_stock(v, body)
+            if opening is not None:
+                self.carried += 1
+                reason = "; ".join([*warnings, f"opening stock {opening:f} from the shop"])
+                body = {**body, "StockBalance": opening}
             plan.add(
                 Action("create", v.key, v.sku, reason, run=lambda: self._create(v, body, digest, warnings))
             )
             return
+        if self.go_live:
+            self._go_live_checks(plan, v, body, found)
         changes = [k for k, want in self._compared(body).items() if _differs(getattr(found, k, None), want)]
         if not changes:
             plan.add(Action("unchanged", v.key, v.sku, run=None))
@@ -195,6 +223,34 @@ class ArticleExportFlow(CatalogFlow):
                 run=lambda: self._update(v, str(found.Id), body, digest, warnings),
             )
         )
+
+    def _opening_stock(self, v: ShopVariant, body: dict[str, Any]) -> Decimal | None:
+        """The shop's stock for a new stock article when Visma's stock flows back to the shop (combo):
+        carried into Visma once, so the shop does not drop to 0 (at go-live and for products added later)."""
+        if not (body.get("IsStock") and direction(self.settings, "stock") == "to_starweb"):
+            return None
+        return v.stock if v.stock is not None and v.stock > 0 else None
+
+    def _go_live_checks(self, plan: CatalogPlan, v: ShopVariant, body: dict[str, Any], found: Any) -> None:
+        """What the initial sync tells before an existing article is taken over: a price that differs
+        while Visma owns prices (a conflict with both values; Visma's stays), a stock that drops to 0."""
+        shop, visma = body.get("NetPrice"), found.NetPrice
+        owned = not self.sends_price and direction(self.settings, "prices") == "to_starweb"
+        if owned and shop is not None and visma is not None and _differs(visma, shop):
+            kept = round_half_up(Decimal(str(visma)), 2)
+            plan.add(
+                Action(
+                    "conflict",
+                    v.key,
+                    v.sku,
+                    f"price: the shop has {shop:f}, Visma {kept:f} (ex VAT); Visma owns prices, so the "
+                    "shop will show Visma's",
+                )
+            )
+        counted = Decimal(str(found.StockBalanceAvailable or 0))
+        stock_flows = direction(self.settings, "stock") == "to_starweb"
+        if stock_flows and found.IsStock and v.stock is not None and v.stock > 0 and counted <= 0:
+            self.zeroed += 1
 
     # -- desired state ----------------------------------------------------------------------------
     async def _desired(self, v: ShopVariant, master: int | None) -> tuple[dict[str, Any], list[str]]:
@@ -221,8 +277,8 @@ class ArticleExportFlow(CatalogFlow):
             "IsActive": v.is_active,
             "IsStock": self.settings.articles_are_stock,
         }
-        if price is not None:
-            body["NetPrice"] = Decimal(price)
+        if price is not None:  # in Visma's precision (it keeps öre), so an unchanged price compares equal
+            body["NetPrice"] = round_half_up(Decimal(price), 2)
             body["GrossPrice"] = gross_from_net(Decimal(price), rate)
         try:  # article_field_map and code plugins (shopbridge_article_body)
             body = await self.ctx.plugins.article_body(body, product=v.product)

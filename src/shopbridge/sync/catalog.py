@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from shopbridge.sync.reference import ReferenceData, article_key
 
 PRODUCT_INCLUDE = "primaryVariant,primaryVariant.prices,primaryVariant.attributeValues,languages"
 VARIANT_INCLUDE = "prices,attributeValues"
+SETTLED_S = 5  # seconds after which the shop stamps nothing more with a given second
 KINDS = ("create", "update", "unchanged", "conflict", "skipped", "error")
 
 
@@ -47,6 +48,7 @@ class ShopVariant:
     stock_status_id: int | None
     modified_at: str | None = None
     several: bool = False  # the product has more than one variant
+    variant_active: bool = True  # the variant's own flag (`is_active` also counts a hidden product)
     product: dict[str, Any] | None = None  # the product as read (kept for plugins and field mappings)
 
     @property
@@ -94,6 +96,7 @@ def shop_variant(product: Product, variant: Variant, language: str, *, keep: boo
         stock_status_id=variant.stockStatusId,
         modified_at=product.modifiedAt,
         several=bool(product.hasSeveralVariants),
+        variant_active=variant.isActive is not False,
         product=product.model_dump(mode="json", exclude_none=True) if keep else None,
     )
 
@@ -151,6 +154,22 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def next_cursor(newest: datetime, since: str | None, server_now: datetime | None) -> str:
+    """The `updatedSince` cursor after a read whose newest `modifiedAt` was `newest`.
+
+    `updatedSince` is inclusive and `modifiedAt` has whole seconds, so the newest second is read again
+    next time (a product changed later in that same second is not missed). Once the shop's clock (its
+    `Date` header) is past that second, nothing can be stamped with it any more: the cursor moves one
+    second on, and an unchanged shop costs one empty list page.
+    """
+    if server_now is not None and server_now - newest > timedelta(seconds=SETTLED_S):
+        newest = newest + timedelta(seconds=1)
+    before = parse_time(since)
+    if before is not None and before > newest:
+        newest = before
+    return newest.isoformat()
+
+
 def duplicates(keys: Iterable[str]) -> set[str]:
     """Keys that occur more than once."""
     return {k for k, n in Counter(keys).items() if n > 1}
@@ -174,6 +193,10 @@ class CatalogPlan:
 
     source: str  # starweb or visma
     actions: list[Action] = field(default_factory=list)
+    # what the plan learnt, stored once its writes are done (cursors, snapshots): a dry run keeps none
+    commits: list[Callable[[], None]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # sentences for the person reading the plan
+    drift: int = 0  # items the other side changed although we own them (restored by the writes)
 
     def add(self, action: Action) -> Action:
         self.actions.append(action)
@@ -206,7 +229,8 @@ class CatalogPlan:
         self, *, concurrency: int = 16, on_done: Callable[[Action], None] | None = None
     ) -> Counter[str]:
         """Run every write with `concurrency` workers (the client's rate limiter paces them); a failure
-        stays on its item. A done write lets go of its closure, so memory falls as the plan is worked.
+        stays on its item (and is retried by the next sweep). A done write lets go of its closure, so
+        memory falls as the plan is worked. Then store what the plan learnt (`commits`).
 
         Returns outcomes counted: the action kinds that succeeded, and ``failed``.
         """
@@ -227,6 +251,9 @@ class CatalogPlan:
                     on_done(action)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+        for commit in self.commits:
+            commit()
+        self.commits = []
         return done
 
 
@@ -273,6 +300,8 @@ class CatalogFlow:
                 report.add(f"{self.prefix}_{action.kind}", action.label, action.reason)
         for kind, n in done.items():
             report.counts[f"{self.prefix}_{kind}"] += n
+        if plan.drift:
+            report.counts[f"{self.prefix}_drift"] += plan.drift
         if full:
             self.store.cursors.set(self.ctx.id, self.full_at, str(time.time()))
         report.api_calls = self.ctx.api_calls - calls

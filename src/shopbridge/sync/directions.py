@@ -60,8 +60,13 @@ def direction(settings: ConnectionSettings, entity: str) -> Direction:
 
 
 def one_way(settings: ConnectionSettings, source: str) -> ConnectionSettings:
-    """The settings with every catalogue entity flowing from `source` (starweb or visma), for an
-    initial sync run; the connection's own overrides still win."""
+    """The settings for an initial sync from `source` (starweb or visma).
+
+    With a preset its directions hold: the initial sync obeys who owns what (in combo Visma's prices
+    stay, the shop's are not written over them). Without one every catalogue entity flows from
+    `source`. The connection's own overrides win either way."""
+    if settings.preset:
+        return settings
     to: Direction = "to_visma" if source == "starweb" else "to_starweb"
     directions: dict[str, Direction] = {
         "products": to,

@@ -50,13 +50,16 @@ FOREIGN_CHARGE_DEFAULTS = {
 
 class PriceRule(BaseModel):
     """A shop pricelist computed from the master price: `master × factor × (1 − discount_percent/100)`,
-    then the price incl. VAT raised to the next ending in `rounding` (0.01 = to the öre/cent only)."""
+    then the price incl. VAT raised to the next ending in `rounding` (0.01 = to the öre/cent only),
+    incl. the VAT of the pricelist's market (`vat_country`, else its only country, else Swedish VAT)."""
 
     model_config = ConfigDict(extra="forbid")
 
     factor: Decimal = Decimal("1")
     discount_percent: Decimal = Decimal("0")
     rounding: Rounding = "0.01"
+    # the market whose VAT rate the rounding uses (e.g. "FI"); default: the pricelist's one country
+    vat_country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
 
 
 class ConnectionSettings(BaseModel):
@@ -272,7 +275,8 @@ class ConnectionSettings(BaseModel):
     price_rules: dict[str, PriceRule] = Field(
         default_factory=dict,
         description="Starweb pricelist id -> rule from the master price, e.g. "
-        '{"factor": "0.087", "rounding": "0.90"} for EUR or {"discount_percent": "10"} for B2B',
+        '{"factor": "0.087", "rounding": "0.90", "vat_country": "FI"} for EUR or '
+        '{"discount_percent": "10"} for B2B; also prices articles without a row in the Visma list',
     )
     catalog_full_check_s: float = Field(
         3600.0, ge=0, description="How often a sweep compares the whole catalogue, not just what changed"

@@ -10,8 +10,9 @@ hash on its own binding, so a stock change writes only the stock:
   → `specialPriceExVat` (`campaign_prices`); other pricelists from a Visma sales price list (by
   `pricelist_map`, else the one with the pricelist's currency) or from `price_rules`.
 * stock (`stock` binding, stock articles only): Visma's available stock (or balance) minus what the
-  shop sold that Visma has not drawn yet (store/catalog.py `not_drawn`) minus `stock_buffer`, never
-  below 0, with the stock status by `few_left_at`, written to one stock location.
+  shop sold that Visma does not reflect yet (every complete order, whatever its status: held_back.py)
+  minus `stock_buffer`, never below 0, with the stock status by `few_left_at`, written to one stock
+  location. The initial sync uses the same rule.
 
 Change detection: articles by `ChangedUtc` and price list rows by their `ChangedUtc`, both with Visma's
 `ServerTimeUtc` as the cursor; the whole catalogue every `catalog_full_check_s`. An unchanged sweep
@@ -21,15 +22,17 @@ reads list pages and writes nothing. Items that failed are retried every sweep.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import structlog
 
+from shopbridge.domain.vat import HOME_COUNTRY
 from shopbridge.http.errors import ApiError
 from shopbridge.plugins import PluginError
 from shopbridge.store import content_hash
@@ -40,12 +43,14 @@ from shopbridge.sync.catalog import (
     CatalogPlan,
     ItemError,
     ShopVariant,
+    next_cursor,
     parse_ref,
     read_shop,
     shop_variant,
 )
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.directions import direction
+from shopbridge.sync.held_back import not_drawn, record_shop_orders
 from shopbridge.sync.pricing import campaign_price, rule_price
 from shopbridge.sync.reference import article_key
 from shopbridge.visma.client import parse_server_time
@@ -55,7 +60,11 @@ log = structlog.get_logger(__name__)
 
 VARIANT, PRICE, STOCK = "variant", "price", "stock"  # binding entity types, see the module docstring
 ISSUE = "product"
+ROWLESS = "pricelist_rows"  # issue entity: articles a followed Visma price list has no row for
 CURSOR = "catalog_in.articles_changed"
+ROWS_CURSOR = "catalog_in.price_rows_changed"  # Visma's ServerTimeUtc of the last price list row read
+SHOP_CURSOR = "catalog_in.shop_modified"  # the shop's products read back: `updatedSince` cursor
+HELD_BACK = "catalog_in.held_back"  # JSON {key: quantity}: what the last sweep held back, per SKU
 SKU_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 LOOKUP_LIMIT = 50  # more unbound articles than this: read the whole shop instead of one look-up each
 
@@ -95,27 +104,25 @@ class ShopCatalogFlow(CatalogFlow):
     ) -> CatalogPlan:
         """What to write for the articles changed since the cursor (all when `full`).
 
-        `observe` reads the whole shop first and compares with what it shows (initial sync: nothing is
-        bound yet, so an item already right is bound without a write).
+        What the shop shows is compared too, not only the hash of what was last written: the products
+        the shop changed since its cursor are read every sweep, the whole shop on a full check and
+        when `observe` (initial sync: nothing is bound yet, so an item already right is bound without
+        a write). A part the shop changed although Visma owns it is restored and counted as drift.
         """
+        self._commits: list[Callable[[], None]] = []
         await self.ref.refresh_articles()
         by_key = self.ref.articles_by_key()
         since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
         cursor = self.ref.article_cursor
         self.lookup = await self._lookup_tables()
+        if "pricelists" in self.parts:
+            self._report_rowless(by_key)
         changed = await self._changed_keys(by_key, since) | self._held_back_moved(by_key)
         plan = CatalogPlan("visma")
-        shop: dict[str, list[ShopVariant]] = {}
         bound = {b.visma_id: b for b in self.store.bindings.index(self.ctx.id, VARIANT).values()}
         self.lookup["sizes"] = Counter(b.starweb_id.split(":")[0] for b in bound.values())
-        unbound = [k for k in changed if not _is_list(by_key[k]) and str(by_key[k].Id) not in bound]
-        if observe or len(unbound) > LOOKUP_LIMIT:
-            rows, _ = await read_shop(self.ctx.starweb, language=self.settings.product_language)
-            for row in rows:
-                shop.setdefault(row.key, []).append(row)
-        else:
-            for key in unbound:
-                shop[key] = await self._find_in_shop(by_key[key].Number)
+        shop = await self._read_shop(full or observe, by_key, changed, bound)
+        changed |= set(shop) & set(by_key)
         hashes = {
             e: {ref: b.content_hash for ref, b in self.store.bindings.index(self.ctx.id, e).items()}
             for e in (PRICE, STOCK)
@@ -141,19 +148,48 @@ class ShopCatalogFlow(CatalogFlow):
             except ItemError as exc:
                 self._issue(plan, key, article.Number, "error", str(exc))
                 continue
-            observed = matches[0] if matches and (observe or binding is None) else None
+            observed = next((m for m in matches if m.ref == ref), None)
             self._plan_article(plan, article, key, ref, desired, binding, hashes, observed)
         if cursor is not None:
-            self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat())
+            plan.commits.append(lambda: self.store.cursors.set(self.ctx.id, CURSOR, cursor.isoformat()))
+        plan.commits.extend(self._commits)
         return plan
+
+    async def _read_shop(
+        self, whole: bool, by_key: dict[str, Any], changed: set[str], bound: dict[str, Any]
+    ) -> dict[str, list[ShopVariant]]:
+        """The shop's variants by key: all (`whole`, or more unbound articles than `LOOKUP_LIMIT`), else
+        those of products changed since the shop cursor plus one look-up per unbound changed article."""
+        since = None if whole else self.store.cursors.get(self.ctx.id, SHOP_CURSOR)
+        unbound = [k for k in changed if not _is_list(by_key[k]) and str(by_key[k].Id) not in bound]
+        if len(unbound) > LOOKUP_LIMIT:
+            since = None
+        rows, newest = await read_shop(self.ctx.starweb, language=self.settings.product_language, since=since)
+        shop: dict[str, list[ShopVariant]] = {}
+        for row in rows:
+            shop.setdefault(row.key, []).append(row)
+        if since is not None:
+            for key in unbound:
+                if key not in shop:
+                    shop[key] = await self._find_in_shop(by_key[key].Number)
+        if newest is not None:
+            value = next_cursor(newest, since, self.ctx.starweb.server_date)
+            self._commits.append(lambda: self.store.cursors.set(self.ctx.id, SHOP_CURSOR, value))
+        return shop
 
     def _held_back_moved(self, by_key: dict[str, Any]) -> set[str]:
         """Keys whose held-back quantity changed since the last sweep (an order came, or was invoiced
-        or cancelled): their stock is worked out again even though nothing changed in Visma."""
-        now = self.lookup["not_drawn"]
-        before = self.ctx.cache.get("not_drawn")
-        self.ctx.cache["not_drawn"] = now
-        if before is None or "stock" not in self.parts:
+        or cancelled): their stock is worked out again even though nothing changed in Visma. What was
+        held back is stored, so the next sweep (another process, after a restart) compares with it."""
+        if "stock" not in self.parts:
+            return set()
+        now = {k: f"{v:f}" for k, v in self.lookup["not_drawn"].items() if v}
+        stored = self.store.cursors.get(self.ctx.id, HELD_BACK)
+        before = json.loads(stored) if stored else None
+        if before != now:
+            value = json.dumps(now, sort_keys=True)
+            self._commits.append(lambda: self.store.cursors.set(self.ctx.id, HELD_BACK, value))
+        if before is None:
             return set()
         return {k for k in set(before) | set(now) if before.get(k) != now.get(k)} & set(by_key)
 
@@ -206,6 +242,7 @@ class ShopCatalogFlow(CatalogFlow):
         if several and desired.product is not None:  # the product's name belongs to all its variants
             desired.product = _variant_only(desired.product)
         parts: dict[str, tuple[str, Any]] = {}
+        drifted: list[str] = []
         for entity, want, have in (
             (VARIANT, desired.product, binding.content_hash if binding else None),
             (PRICE, desired.prices, hashes[PRICE].get(ref)),
@@ -214,19 +251,34 @@ class ShopCatalogFlow(CatalogFlow):
             if want is None:
                 continue
             digest = content_hash(want)
-            if digest != have and (observed is None or not _shows(observed, entity, want)):
+            # a variant shows its e-commerce stock only: stock written elsewhere is compared by hash
+            seen = observed if entity != STOCK or self.lookup.get("observable") else None
+            shows = seen is not None and _shows(seen, entity, want)
+            if (seen is None and digest != have) or (seen is not None and not shows):
                 parts[entity] = (digest, want)
+                if digest == have:  # we wrote it, the shop changed it since: the owner's value goes back
+                    drifted.append(entity)
             elif digest != have or binding is None:
                 parts.setdefault("_bind_" + entity, (digest, want))
         writes = [e for e in parts if not e.startswith("_bind_")]
+        if drifted:
+            plan.drift += 1
+            log.info(
+                "catalog.drift", sku=label, parts=[_PART_NAMES[e] for e in drifted], restored_from="visma"
+            )
         run = lambda: self._update(article, key, ref, parts)  # noqa: E731
         if not writes:
             if parts:
                 self._record(article, ref, parts)
-            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+            self._settle(key, desired.stock)
             plan.add(Action("unchanged", key, label))
             return
-        plan.add(Action("update", key, label, changes=[_PART_NAMES[e] for e in writes], run=run))
+        reason = (
+            f"the shop changed {', '.join(_PART_NAMES[e] for e in drifted)}: Visma's restored"
+            if drifted
+            else ""
+        )
+        plan.add(Action("update", key, label, reason, changes=[_PART_NAMES[e] for e in writes], run=run))
 
     async def _desired(self, article: Any, key: str) -> Desired:
         rate = (await self.ref.codings()).get(str(article.CodingId))
@@ -261,14 +313,19 @@ class ShopCatalogFlow(CatalogFlow):
                 continue
             if "pricelists" not in self.parts:
                 continue
-            source = self.lookup["sources"].get(pid)
-            if isinstance(source, str):  # a Visma sales price list id
-                row = self.lookup["rows"].get((source, str(article.Id)))
-                if row is not None and row.NetPrice is not None:
-                    out[pid] = [_s(row.NetPrice), None]
-            elif source is not None and net is not None:
-                out[pid] = [_s(rule_price(Decimal(net), rate, source)), None]
+            list_id, rule = self.lookup["sources"].get(pid), self.lookup["rules"].get(pid)
+            row = self.lookup["rows"].get((list_id, str(article.Id))) if list_id else None
+            if row is not None and row.NetPrice is not None:  # the Visma sales price list's row
+                out[pid] = [_s(row.NetPrice), None]
+            elif rule is not None and net is not None:  # the rule; also for articles the list lacks
+                out[pid] = [_s(rule_price(Decimal(net), self._market_rate(pid, rate), rule)), None]
         return out
+
+    def _market_rate(self, pid: str, rate: Decimal) -> Decimal:
+        """The VAT rate a rule's rounding uses: the pricelist market's standard rate for an article at
+        the home standard rate (a reduced rate cannot be mapped across countries: kept)."""
+        market = self.lookup["market"].get(pid)
+        return market if market is not None and rate == self.lookup["home_rate"] else rate
 
     def _stock(self, article: Any, key: str) -> dict[str, Any]:
         figure = (
@@ -296,6 +353,7 @@ class ShopCatalogFlow(CatalogFlow):
         sw = self.ctx.starweb
         pricelists = await self.ref.cached("pricelists", sw.list_pricelists)
         out: dict[str, Any] = {"pricelists": pricelists, "sources": {}, "rows": {}, "not_drawn": {}}
+        out.update(rules={}, market={}, home_rate=None)
         st = self.settings
         row_articles = [
             *st.shipping_articles.values(),
@@ -307,17 +365,12 @@ class ShopCatalogFlow(CatalogFlow):
         out["row_articles"] = {article_key(n) for n in [*row_articles, st.fallback_article] if n}
         if "pricelists" in self.parts:
             out["sources"], out["rows"] = await self._pricelist_sources(pricelists)
+            out["rules"], out["market"], out["home_rate"] = await self._rules(pricelists)
         if "stock" in self.parts:
-            out["location"] = await self._stock_location()
+            out["location"], out["observable"] = await self._stock_location()
             out["stock_statuses"] = await self._stock_statuses()
-            since = datetime.now(UTC) - timedelta(days=self.settings.stock_reserve_days)
-            st = self.settings  # a Visma order reserves (available drops); a booked invoice draws at once
-            drawn = (
-                st.document_type == "order" and st.stock_source == "available"
-            ) or st.document_type == "invoice"
-            shops = [c.id for c in self.store.connections.shops(self.ctx.id)]  # they share Visma's stock
-            not_drawn = self.store.order_lines.not_drawn(shops, since=since, drawn_on_transfer=drawn)
-            out["not_drawn"] = {article_key(k): v for k, v in not_drawn.items()}
+            await record_shop_orders(self.ctx, self.ref)  # every complete order, whatever its status
+            out["not_drawn"] = not_drawn(self.ctx)
         return out
 
     async def _pricelist_sources(self, pricelists: list[Any]) -> tuple[dict[str, Any], dict[Any, Any]]:
@@ -354,7 +407,7 @@ class ShopCatalogFlow(CatalogFlow):
                         f"pricelist_map.{pid} names {mapped!r}: no such Visma price list",
                     )
                     continue
-            elif pid not in self.settings.price_rules:
+            else:  # the list in the pricelist's currency; a rule prices what it lacks
                 chosen = next(
                     (
                         v
@@ -374,24 +427,98 @@ class ShopCatalogFlow(CatalogFlow):
                     )
                     continue
                 sources[pid] = str(chosen.Id)
-            elif pid in self.settings.price_rules:
-                sources[pid] = self.settings.price_rules[pid]
             self.store.catalog_issues.clear(self.ctx.id, "pricelist", pid)
         rows: dict[Any, Any] = {}
         if any(isinstance(s, str) for s in sources.values()):
             rows = await self._price_rows()
         return sources, rows
 
+    async def _rules(self, pricelists: list[Any]) -> tuple[dict[str, Any], dict[str, Decimal], Decimal]:
+        """Per pricelist its rule (`price_rules`, not for one mapped to ''), the VAT rate of its market
+        for the rounding (`vat_country`, else its only country), and the home standard rate."""
+        rates = {
+            r.countryCode: Decimal(r.defaultVatRate)
+            for r in await self.ref.cached("vat_rates", self.ctx.starweb.list_vat_rates)
+            if r.countryCode and r.defaultVatRate is not None
+        }
+        rules: dict[str, Any] = {}
+        market: dict[str, Decimal] = {}
+        for pl in pricelists:
+            pid = str(pl.pricelistId)
+            rule = self.settings.price_rules.get(pid)
+            if pl.isMaster or rule is None or self.settings.pricelist_map.get(pid) == "":
+                continue
+            rules[pid] = rule
+            countries = pl.countryCodes or []
+            country = rule.vat_country or (countries[0] if len(countries) == 1 else None)
+            if country in rates:
+                market[pid] = rates[country]
+            elif country:
+                message = f"price_rules.{pid}.vat_country {country!r}: the shop has no VAT rate for it"
+                self.store.catalog_issues.report(self.ctx.id, "pricelist", pid, message)
+        return rules, market, rates.get(HOME_COUNTRY, Decimal(25))
+
+    def _report_rowless(self, by_key: dict[str, Any]) -> None:
+        """Tell, per pricelist following a Visma list, which articles that list has no row for and
+        how they are priced instead (by the rule, or not at all): a warning while it lasts."""
+        names = {str(pl.pricelistId): pl.name for pl in self.lookup["pricelists"]}
+        self.store.catalog_issues.clear_entity(self.ctx.id, ROWLESS)  # checked again below
+        for pid, list_id in self.lookup["sources"].items():
+            missing = sorted(
+                a.Number
+                for k, a in by_key.items()
+                if not _is_list(a)
+                and k not in self.lookup["row_articles"]  # shipping, fee and discount rows
+                and a.IsActive is not False
+                and not a.IsServiceArticle
+                and a.SendToWebshop is not False
+                and (list_id, str(a.Id)) not in self.lookup["rows"]
+            )
+            if not missing:
+                continue
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            if pid in self.lookup["rules"]:
+                how = f"priced from the master price by price_rules.{pid}"
+            else:
+                how = (
+                    f"no price in the shop's pricelist {names.get(pid)!r}: add rows or set price_rules.{pid}"
+                )
+            message = f"{len(missing)} article(s) have no row in the Visma price list ({shown}): {how}"
+            self.store.catalog_issues.report(self.ctx.id, ROWLESS, pid, message, level="warning")
+            log.info(
+                "catalog.pricelist_rows_missing",
+                pricelist=pid,
+                articles=len(missing),
+                rule=pid in self.lookup["rules"],
+            )
+
     async def _price_rows(self) -> dict[Any, Any]:
-        """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc."""
+        """Every Visma sales price list row by (list id, article id), kept fresh by its ChangedUtc.
+
+        A process reads every row once, then only the changed ones. Which rows changed since the last
+        sweep is judged by the stored cursor (`ROWS_CURSOR`), so a row changed between two processes
+        (`sync --once` from cron) is not missed.
+        """
         cache = self.ctx.cache.setdefault("price_rows", {"rows": {}, "cursor": None})
+        stored = parse_server_time(self.store.cursors.get(self.ctx.id, ROWS_CURSOR))
         page = await self.ctx.visma.changed_since(
             "salespricelists/prices", model=SalesPriceListRow, since=cache["cursor"], order_by=None
         )
         for row in page.items:
             cache["rows"][(str(row.SalesPriceListId), str(row.ArticleId))] = row
-        cache["changed"] = {str(r.ArticleId): r.ChangedUtc for r in page.items} if cache["cursor"] else {}
+        cache["changed"] = (
+            {
+                str(r.ArticleId): r.ChangedUtc
+                for r in page.items
+                if r.ChangedUtc is None or (parse_server_time(r.ChangedUtc) or stored) > stored
+            }
+            if stored is not None
+            else {}
+        )
         cache["cursor"] = page.cursor or cache["cursor"]
+        if cache["cursor"] is not None and page.cursor is not None:
+            value = page.cursor.isoformat()
+            self._commits.append(lambda: self.store.cursors.set(self.ctx.id, ROWS_CURSOR, value))
         return cache["rows"]
 
     def _price_rows_changed(self, by_key: dict[str, Any], after: datetime) -> set[str]:
@@ -406,16 +533,18 @@ class ShopCatalogFlow(CatalogFlow):
             if i in by_id and (at is None or parse_server_time(at) > after)
         }
 
-    async def _stock_location(self) -> int:
-        if self.settings.stock_location:
-            return int(self.settings.stock_location)
+    async def _stock_location(self) -> tuple[int, bool]:
+        """The stock location written to, and whether it is the e-commerce one (whose stock a variant
+        shows, so what the shop shows there can be compared)."""
         locations = await self.ref.cached("stock_locations", self.ctx.starweb.list_stock_locations)
-        for loc in locations:
-            if loc.ecommerceStockLocation:
-                return int(loc.stockLocationId)
+        ecom = next((int(x.stockLocationId) for x in locations if x.ecommerceStockLocation), None)
+        if self.settings.stock_location:
+            return int(self.settings.stock_location), int(self.settings.stock_location) == ecom
+        if ecom is not None:
+            return ecom, True
         if not locations:
             raise ItemError("the shop has no stock location")
-        return int(locations[0].stockLocationId)
+        return int(locations[0].stockLocationId), False
 
     async def _stock_statuses(self) -> dict[str, int]:
         statuses = await self.ref.cached("stock_statuses", self.ctx.starweb.list_stock_statuses)
@@ -484,7 +613,7 @@ class ShopCatalogFlow(CatalogFlow):
         if desired.stock is not None:
             await self._update(article, key, ref, {STOCK: (content_hash(desired.stock), desired.stock)})
         else:
-            self.store.catalog_issues.clear(self.ctx.id, ISSUE, key)
+            self._settle(key, None)
 
     async def _update(self, article: Any, key: str, ref: str, parts: dict[str, tuple[str, Any]]) -> None:
         product_id, variant_id = parse_ref(ref)
@@ -524,7 +653,12 @@ class ShopCatalogFlow(CatalogFlow):
         except PluginError as exc:
             raise self._failed(article, key, None, str(exc)) from exc
         self._record(article, ref, parts)
-        note = (parts.get(STOCK) or (None, {}))[1].get("note")
+        self._settle(key, (parts.get(STOCK) or (None, None))[1])
+
+    def _settle(self, key: str, stock: dict[str, Any] | None) -> None:
+        """The item went through: its issue is cleared, but a warning whose cause is still there (Visma
+        shows negative stock) stays until the cause is gone, whether or not this sweep wrote."""
+        note = (stock or {}).get("note")
         if note:
             self.store.catalog_issues.report(self.ctx.id, ISSUE, key, note, level="warning")
         else:
@@ -559,11 +693,11 @@ _PART_NAMES = {VARIANT: "product", PRICE: "prices", STOCK: "stock"}
 
 
 def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
-    """Whether the shop already shows `want` (initial sync: no hash to compare with yet)."""
-    if entity == VARIANT:
+    """Whether the shop shows `want` (the e-commerce location's stock, for `STOCK`)."""
+    if entity == VARIANT:  # what `_update` writes: the variant's flag, or the product's name and visibility
         if want.get("variant_only"):
-            return observed.is_active == want["active"]
-        return observed.product_name == want["name"] and observed.is_active == want["active"]
+            return observed.variant_active == want["active"]
+        return observed.product_name == want["name"] and (observed.visibility != "hidden") == want["active"]
     if entity == PRICE:
         for pid, (price, special) in want.items():
             have = observed.prices.get(int(pid))

@@ -434,7 +434,7 @@ async def _plan(ctx: Ctx, conn: Any, source: str) -> Any:
     async with open_context(ctx.store, conn.id, **_client_kw(ctx)) as c:
         c.settings = one_way(c.settings, source)
         if source == "starweb":
-            return await ArticleExportFlow(c).plan(full=True)
+            return await ArticleExportFlow(c).plan(full=True, go_live=True)
         return await ShopCatalogFlow(c).plan(full=True, observe=True)
 
 
@@ -479,7 +479,7 @@ async def products_apply(connection_id: str, ctx: Ctx = Depends(signed_in)) -> R
             async with open_context(store, conn.id, **client_kw) as c:
                 c.settings = one_way(c.settings, source)
                 if source == "starweb":
-                    plan = await ArticleExportFlow(c).plan(full=True)
+                    plan = await ArticleExportFlow(c).plan(full=True, go_live=True)
                 else:
                     plan = await ShopCatalogFlow(c).plan(full=True, observe=True)
                 job.total = len(plan.writes)
