@@ -12,7 +12,7 @@ unchanged shop costs one list page. A cancelled order that never went to Visma s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from shopbridge.starweb.mapping import as_dict
 from shopbridge.sync.catalog import parse_time
 from shopbridge.sync.orders import CANCELLED_CODES, sku_quantities
 from shopbridge.sync.reference import ReferenceData, article_key
+from shopbridge.sync.start_date import day_start
 
 CURSOR = "catalog_in.orders_modified"  # the newest `modifiedAt` of a shop order read
 
@@ -30,7 +31,7 @@ async def record_shop_orders(ctx: Any, ref: ReferenceData) -> None:
     store, settings = ctx.store, ctx.settings
     window = datetime.now(UTC) - timedelta(days=settings.stock_reserve_days)
     if settings.start_date:  # orders before it were handled before shopbridge: Visma reflects them
-        window = max(window, datetime.combine(settings.start_date, time.min, tzinfo=UTC))
+        window = max(window, day_start(settings.start_date, settings.shop_time_zone))
     since = parse_time(store.cursors.get(ctx.id, CURSOR)) or window
     cancelled = {s.statusId for s in await ref.order_statuses() if str(s.idCode) in CANCELLED_CODES}
     mapped = str(settings.status_map.get("cancelled") or "")
