@@ -43,6 +43,7 @@ from shopbridge.store import Store
 from shopbridge.store.leases import LeaseLost, holder_name
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import effective_settings
+from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL, StatusPollPlanner
 
 log = structlog.get_logger("shopbridge.cluster")
 
@@ -223,14 +224,25 @@ def ready_connections(store: Store) -> list[str]:
     return EmbeddedSweeper(store).connections()
 
 
-async def schedule_once(store: Store, queue: SweepQueue, *, interval_s: float | None = None) -> int:
-    """Enqueue every connection whose interval has passed; returns how many were enqueued."""
+async def schedule_once(
+    store: Store,
+    queue: SweepQueue,
+    *,
+    interval_s: float | None = None,
+    status_polls: StatusPollPlanner | None = None,
+) -> int:
+    """Enqueue every connection whose interval has passed, and the status polls that are due
+    (`sync/status_poll.py`; a status poll is a sweep with the hint `STATUS_POLL`); returns how many."""
     n = 0
-    for cid in ready_connections(store):
+    ready = ready_connections(store)
+    for cid in ready:
         conn = store.connections.get(int(cid))
         every = interval_s or effective_settings(store, conn).poll_interval_s
-        if queue.due(cid, every) and queue.request(cid):
+        if queue.due(cid, every) and queue.request(cid, [FULL_SWEEP]):  # marked: a queued poll grows
             n += 1
+        poll_every = status_polls.interval(cid, lambda: ready) if status_polls is not None else None
+        if poll_every is not None and queue.due(f"{cid}:status", poll_every):
+            n += int(queue.request(cid, [STATUS_POLL]))
     return n
 
 
@@ -246,6 +258,7 @@ async def run_scheduler(
     """Lead (hold the `scheduler` lease) or wait to; the leader enqueues due sweeps every `tick_s`."""
     holder = holder_name("scheduler")
     lease = None
+    status_polls = StatusPollPlanner(store)
     while not stop.is_set():
         try:
             if lease is None:
@@ -257,7 +270,7 @@ async def run_scheduler(
             else:
                 lease = store.leases.renew(lease, SCHEDULER_TTL)
             if lease is not None:
-                await schedule_once(store, queue, interval_s=interval_s)
+                await schedule_once(store, queue, interval_s=interval_s, status_polls=status_polls)
         except LeaseLost:
             log.warning("scheduler.lost_lead")
             lease = None

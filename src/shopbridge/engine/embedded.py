@@ -43,6 +43,7 @@ from shopbridge.sync.context import (
     open_context,
 )
 from shopbridge.sync.flows import sweep_connection
+from shopbridge.sync.status_poll import StatusPollPlanner
 from shopbridge.web.app import create_ops_app, create_web_app, secret_resolver
 from shopbridge.web.server import bind_socket, serve_engine
 
@@ -56,6 +57,11 @@ class EmbeddedSweeper:
         self.store = store
         self.client_kw = client_kw
         self.contexts: dict[str, ConnectionContext] = {}
+        self.status_polls = StatusPollPlanner(store)
+
+    def status_interval(self, connection_id: str) -> float | None:
+        """Seconds until the connection's next status poll (`sync/status_poll.py`); None: none."""
+        return self.status_polls.interval(connection_id, self.connections)
 
     def connections(self) -> list[str]:
         """Ids of the connections that are configured and not paused."""
@@ -72,6 +78,7 @@ class EmbeddedSweeper:
         ctx = self.contexts.get(connection_id)
         if ctx is None:
             ctx = open_context(self.store, int(connection_id), **self.client_kw)
+            ctx.status_polls = True  # Visma's status changes are read by the status polls we schedule
             self.contexts[connection_id] = ctx
         else:
             conn = self.store.connections.get(int(connection_id))
@@ -256,6 +263,7 @@ async def run_embedded(
         interval_s=interval,
         debounce_s=0.1,
         max_pending_hints=MAX_HINTS_PER_CONNECTION,
+        status_interval=sweeper.status_interval,
     )
     config = portal_config or PortalConfig.from_env(public_url=public_url)
     if not config.client_kw:

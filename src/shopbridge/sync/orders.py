@@ -87,6 +87,7 @@ log = structlog.get_logger("shopbridge.orders")
 ORDER_INCLUDE = ["items", "addresses", "customer", "externalServices"]
 SERVICE_NAME = "visma"
 DISCOVERY_BATCH = 200
+FIRST_DISCOVERY_BATCH = 20  # small: the first creates go out after one page, not four
 EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CANCELLED_CODES = {"canceled", "cancelled"}
 
@@ -208,15 +209,32 @@ class OrderFlow:
         self.ref.mark_stale()
         fetched: dict[str, Any] = {}
         order_hints = [h for h in hints or [] if h.kind == "order"]
+        # Transfers start with the first discovered batch, not after the last page: with thousands
+        # of orders the listing would otherwise keep Visma's rate window idle for seconds.
+        batch = asyncio.Event()  # replaced (and the old one set) after each batch of new rows
+        discovering = not order_hints
+
+        def more() -> None:
+            nonlocal batch
+            batch, old = asyncio.Event(), batch
+            old.set()
+
+        async def discovery() -> None:
+            nonlocal discovering
+            try:
+                await self.discover(fetched, report, on_batch=more)
+            finally:
+                discovering = False
+                more()
+
         if order_hints:
             for hint in order_hints:
                 await self._discover_one(hint.ref, fetched)
-        else:
-            await self.discover(fetched, report)
 
         async def worker() -> None:
             # claim one order when this slot starts on it: a kill costs an attempt only on what ran
             while True:
+                ready = batch  # taken before the claim, so a batch added meanwhile is never missed
                 try:
                     due = self.store.transfers.claim_due(
                         self.ctx.id, limit=1, worker=lease.holder, fence=lease
@@ -225,6 +243,9 @@ class OrderFlow:
                     report.add("lease_lost")
                     return
                 if not due:
+                    if discovering:
+                        await ready.wait()
+                        continue
                     return
                 if self.on_progress:
                     self.on_progress("found", 1)
@@ -233,12 +254,23 @@ class OrderFlow:
                 if self.on_progress:
                     self.on_progress("done", 1)
 
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        tasks = [worker() for _ in range(self.concurrency)]
+        if not order_hints:
+            tasks.append(discovery())
+        # every task ends before the sweep does (a failed listing lets the started orders finish)
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         report.api_calls = self.ctx.api_calls - calls_before
         return report
 
-    async def discover(self, fetched: dict[str, Any], report: SweepReport) -> None:
-        """Make sure every qualifying order has a transfer row; repair missing write-backs."""
+    async def discover(
+        self, fetched: dict[str, Any], report: SweepReport, *, on_batch: Callable[[], None] | None = None
+    ) -> None:
+        """Make sure every qualifying order has a transfer row; repair missing write-backs.
+
+        `on_batch` is called after each batch of rows is in (the first batch is small: work starts early).
+        """
         ids, unknown = await self.ref.status_ids(self.settings.trigger_statuses)
         if unknown:
             report.add("config_error", "settings", f"unknown trigger statuses: {', '.join(unknown)}")
@@ -247,6 +279,7 @@ class OrderFlow:
             start = datetime.combine(self.settings.start_date, time.min, tzinfo=UTC)
             filters["ordersCreatedAfter"] = start.isoformat().replace("+00:00", "Z")
         page: list[dict[str, Any]] = []
+        size = FIRST_DISCOVERY_BATCH
         for status_id in sorted(ids):
             async for order in self.ctx.starweb.iter_orders(
                 include=ORDER_INCLUDE, statusFilter=status_id, **filters
@@ -254,9 +287,11 @@ class OrderFlow:
                 wire = as_dict(order)
                 if self._qualifies(wire, ids):
                     page.append(wire)
-                if len(page) >= DISCOVERY_BATCH:
+                if len(page) >= size:
                     await self._intake(page, fetched, report)
-                    page = []
+                    page, size = [], DISCOVERY_BATCH
+                    if on_batch is not None:
+                        on_batch()
         await self._intake(page, fetched, report)
 
     async def _intake(
@@ -264,18 +299,18 @@ class OrderFlow:
     ) -> None:
         """Transfer rows for qualifying orders not seen before (one query for the whole batch)."""
         known = self.store.transfers.by_orders(self.ctx.id, (str(w["orderId"]) for w in wires))
+        new = {str(w["orderId"]): w for w in wires if str(w["orderId"]) not in known}
+        if new:  # one transaction each for the batch's new rows and their lines
+            self.store.order_lines.record_many(self.ctx.id, {o: sku_quantities(w) for o, w in new.items()})
+            facts = {oid: order_facts(w) for oid, w in new.items()}
+            self.store.transfers.add_pending(self.ctx.id, facts, document_type=self.settings.document_type)
         for wire in wires:
             oid = str(wire["orderId"])
             t = known.get(oid)
             if t is None:
-                t = self.store.transfers.upsert_pending(
-                    self.ctx.id,
-                    oid,
-                    starweb_order_number=oid,
-                    document_type=self.settings.document_type,
-                    facts=order_facts(wire),
-                )
-                self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
+                fetched[oid] = wire
+                report.add("seen")
+                continue
             if t.state == TransferState.TRANSFERRED:
                 if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
                     await self.write_back(t, t.visma_document_id, t.visma_document_number, report)

@@ -1,0 +1,146 @@
+"""When to poll Visma for status changes: often where documents move, seldom where none do, within a budget.
+
+Visma has no web hooks, so a delivered or paid order reaches the shop only when we ask. Asking every
+connection every few seconds would spend Visma's 600 calls per minute per endpoint that the order flow
+needs; asking every minute makes the shop wait. The rule here, the one place both runners ask (the
+embedded engine, `engine/runner.py`, and the cluster's scheduler, `engine/cluster.py`):
+
+- **hot**: a status event recorded in the last `HOT_WINDOW` (someone is shipping or invoicing now,
+  more follow): every `HOT_S`;
+- **active**: documents of ours created or changed in the last `ACTIVE_WINDOW`: every `ACTIVE_S`;
+- **idle**: open documents, nothing moved for hours: every `IDLE_S`;
+- no open document: no status poll (the full sweep still runs the status flow's shop side).
+
+Then the **budget**: every connection of one Visma client (one app, one rate limit) shares
+`status_poll_budget_per_min` Visma calls per minute for status polls; when the intervals above would
+spend more, all of them stretch by the same factor. The status poll itself also draws each Visma read
+from a limiter of that size (`budget_limiter`, shared across processes with Redis), so even several
+schedulers never exceed it.
+
+A status poll is a sweep with the hint `STATUS_POLL` (`sync/flows.py` runs only the status flow for
+it); the full sweep keeps its `poll_interval_s`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shopbridge.http.ratelimit import shared_limiter
+from shopbridge.sync.base import Hint
+
+STATUS_POLL = Hint("status", "poll")
+"""The hint that makes a sweep a status poll (only the status flow, Visma side)."""
+FULL_SWEEP = Hint("sweep", "full")
+"""The hint of a scheduled full sweep in the cluster's queue: with a status poll queued, it still runs."""
+HOT_S = 5.0
+ACTIVE_S = 15.0
+IDLE_S = 600.0
+HOT_WINDOW = timedelta(minutes=3)
+ACTIVE_WINDOW = timedelta(hours=6)
+CALLS_PER_POLL = 2  # Visma reads of a quiet poll at most: orders and invoices changed since the cursor
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the rule needs to know about one connection."""
+
+    connection: str
+    client: str  # the Visma client id: the budget's scope
+    open_documents: int  # our drafts, orders and invoices whose status may still change
+    last_document_change: datetime | None = None  # a transfer of ours created or changed
+    last_status_event: datetime | None = None  # a status event recorded (a change seen in Visma)
+    budget_per_min: float = 60.0  # its `status_poll_budget_per_min`: the client's lowest applies
+
+
+def interval(activity: Activity, now: datetime) -> float | None:
+    """The status poll interval of one connection before the budget (None: no status polls)."""
+    if activity.open_documents <= 0:
+        return None
+    if activity.last_status_event is not None and now - activity.last_status_event <= HOT_WINDOW:
+        return HOT_S
+    moved = [t for t in (activity.last_document_change, activity.last_status_event) if t is not None]
+    if moved and now - max(moved) <= ACTIVE_WINDOW:
+        return ACTIVE_S
+    return IDLE_S
+
+
+def plan(activities: Iterable[Activity], now: datetime) -> dict[str, float]:
+    """Every polled connection's interval, each Visma client's polls within its budget (calls/min)."""
+    wanted = {a.connection: (a, interval(a, now)) for a in activities}
+    demand: dict[str, float] = {}  # Visma calls per minute per client
+    budget: dict[str, float] = {}
+    for a, every in wanted.values():
+        budget[a.client] = min(budget.get(a.client, a.budget_per_min), a.budget_per_min)
+        if every is not None:
+            demand[a.client] = demand.get(a.client, 0.0) + CALLS_PER_POLL * 60.0 / every
+    out = {}
+    for cid, (a, every) in wanted.items():
+        if every is not None:
+            out[cid] = every * max(1.0, demand[a.client] / max(budget[a.client], 1e-9))
+    return out
+
+
+class StatusPollPlanner:
+    """The rule over a runner's connections, read from the store at most every `ttl_s` seconds."""
+
+    def __init__(
+        self, store: Any, *, ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._clients: dict[str, str] = {}
+        self._plan: dict[str, float] = {}
+        self._at: float | None = None
+
+    def interval(self, connection_id: str, connection_ids: Callable[[], Iterable[str]]) -> float | None:
+        """Seconds until the connection's next status poll (None: it needs none now)."""
+        now = self._clock()
+        if self._at is None or now - self._at >= self.ttl_s:
+            self._plan = plan(activities(self.store, connection_ids(), self._clients), datetime.now(UTC))
+            self._at = now
+        return self._plan.get(str(connection_id))
+
+
+def budget_limiter(client_id: str, budget_per_min: int) -> Any:
+    """The limiter every status poll of a Visma client draws its Visma reads from (see module doc)."""
+    return shared_limiter(f"visma-status:{client_id}", max(int(budget_per_min), 1), 60.0)
+
+
+def activities(store: Any, connection_ids: Iterable[str], clients: dict[str, str]) -> list[Activity]:
+    """The activity of each connection, read from the store (two grouped queries).
+
+    `clients` caches connection id → Visma client id (read from the connection's Visma app once).
+    """
+    from shopbridge.sync.context import effective_settings
+
+    ids = [int(c) for c in connection_ids]
+    docs = store.transfers.document_activity(ids)
+    events = store.events.last_recorded(ids)
+    out = []
+    for cid in ids:
+        key = str(cid)
+        if key not in clients:
+            clients[key] = _client_id(store, cid)
+        count, changed = docs.get(cid, (0, None))
+        budget = effective_settings(store, store.connections.get(cid)).status_poll_budget_per_min
+        out.append(Activity(key, clients[key], count, _utc(changed), _utc(events.get(cid)), budget))
+    return out
+
+
+def _client_id(store: Any, connection_id: int) -> str:
+    from shopbridge.sync.context import VISMA_APP_SECRET
+
+    root = store.connections.root(connection_id).id
+    app = store.secrets.get(root, VISMA_APP_SECRET)
+    return str(app.get("client_id")) if isinstance(app, dict) else ""
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
