@@ -698,8 +698,8 @@ class OrderFlow:
 
     async def _private_prices_include_vat(self) -> bool:
         settings = self.ctx.cache.get("company_settings")
-        if settings is None:
-            settings = await self.ctx.visma.company_settings.get()
+        if settings is None:  # read once, also when the sweep's workers all ask at its start
+            settings = await self.ref.once("company_settings", self.ctx.visma.company_settings.get)
             self.ctx.cache["company_settings"] = settings
         return bool(getattr(settings, "ShowPricesExclVatPC", False))
 
