@@ -10,9 +10,9 @@ import asyncio
 import pytest
 
 from shopbridge.engine.embedded import run_embedded
+from status_env import ship, status_env_fixture, status_log, transferred
 
 from e2e import Env
-from status_env import ship, status_env_fixture, status_log, transferred
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -164,9 +164,11 @@ class StatusFlow:
             by_ref = {t.intent_key: t for t in transfers if t.intent_key}
             try:
                 if visma_side:
-                    if any(t.document_type == "order" for t in transfers):
+                    orders, invoices = self._endpoints(transfers, polled)
+                    if orders:
                         await self._poll_orders(by_doc, report)
-                    await self._poll_invoices(by_doc, by_ref, report)
+                    if invoices:
+                        await self._poll_invoices(by_doc, by_ref, report)
                     await self._check_deleted(transfers, report)
                 if shop_side:
                     await self._shop_side(transfers, report)
@@ -201,6 +203,23 @@ class StatusFlow:
         report.add("needs_review", t.starweb_order_id, reason)
 
     # ------------------------------------------------------------------ detection
+    def _endpoints(self, transfers: list[Transfer], polled: bool) -> tuple[bool, bool]:
+        """Which of Visma's lists can tell something new: `orders` while an order of ours is not
+        invoiced yet, `invoices` while a draft may be converted or an invoice paid or credited. A full
+        read (not a status poll) reads both, so the cursors stay fresh."""
+        has_orders = any(t.document_type == "order" for t in transfers)
+        if not polled:
+            return has_orders, True
+        invoiced = self.events.orders_with(self.ctx.id, ("invoiced",))
+        settled = self.events.orders_with(self.ctx.id, ("paid", "cancelled", "void"))
+        orders = any(t.document_type == "order" and t.starweb_order_id not in invoiced for t in transfers)
+        invoices = any(
+            t.starweb_order_id not in settled
+            and (t.document_type != "order" or t.starweb_order_id in invoiced)
+            for t in transfers
+        )
+        return orders, invoices
+
     async def _spend(self) -> None:
         """Take one call from the polling budget (waits when the Visma client's polls spent it)."""
         if self._budget is not None:

@@ -37,11 +37,11 @@ STATUS_POLL = Hint("status", "poll")
 FULL_SWEEP = Hint("sweep", "full")
 """The hint of a scheduled full sweep in the cluster's queue: with a status poll queued, it still runs."""
 HOT_S = 5.0
-ACTIVE_S = 15.0
+ACTIVE_S = 20.0
 IDLE_S = 600.0
 HOT_WINDOW = timedelta(minutes=3)
 ACTIVE_WINDOW = timedelta(hours=6)
-CALLS_PER_POLL = 2  # Visma reads of a quiet poll at most: orders and invoices changed since the cursor
+CALLS_PER_POLL = 2  # Visma reads of a quiet poll at most: orders and invoices changed (often one)
 
 
 @dataclass(frozen=True)
