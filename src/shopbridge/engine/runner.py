@@ -36,7 +36,7 @@ import structlog
 from shopbridge.engine.metrics import EngineMetrics
 from shopbridge.logs import scrub_text
 from shopbridge.sync.base import Hint, SweepReport
-from shopbridge.sync.status_poll import STATUS_POLL
+from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL
 
 log = structlog.get_logger("shopbridge.engine")
 
@@ -450,6 +450,8 @@ class Engine:
             st = self._conns.get(connection_id)
             if st is None:
                 st = self._conns[connection_id] = _Conn(connection_id)
+        if self.status_interval is not None:  # asked for now: Visma's status side is read too
+            hints = [*hints, FULL_SWEEP, STATUS_POLL]
         report = await self._execute(st, scheduled=False, extra=hints)
         return report if report is not None else SweepReport(connection_id)
 

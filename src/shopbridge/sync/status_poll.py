@@ -37,7 +37,7 @@ STATUS_POLL = Hint("status", "poll")
 FULL_SWEEP = Hint("sweep", "full")
 """The hint of a scheduled full sweep in the cluster's queue: with a status poll queued, it still runs."""
 HOT_S = 5.0
-ACTIVE_S = 20.0
+ACTIVE_S = 30.0  # one list read per 30 s: what the 60 s full sweep read (two lists), no more
 IDLE_S = 600.0
 HOT_WINDOW = timedelta(minutes=3)
 ACTIVE_WINDOW = timedelta(hours=6)
