@@ -71,6 +71,17 @@ def redis_url() -> str:
 
 
 # ---------------------------------------------------------------------- the queue
+# KEYS: the last-time key. ARGV: interval ms, ttl ms. 1 (and the time kept) when the interval passed.
+_DUE_SINCE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if last >= 0 and now - last < tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], now, 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+
 class SweepQueue:
     """Sweeps asked for, one queued task per connection at a time, hints gathered in Redis."""
 
@@ -112,6 +123,20 @@ class SweepQueue:
             kind, _, ref = (item.decode() if isinstance(item, bytes) else str(item)).partition(":")
             out.append(Hint(kind, ref))
         return out
+
+    def due_since(self, name: str, interval_s: float) -> bool:
+        """True when `interval_s` has passed since the last True for `name`, whichever scheduler asks.
+
+        Unlike `due`, a shorter interval takes effect at once (a status poll turning hot)."""
+        key = f"{self.prefix}:last:{name}"
+        return bool(self._due_since(keys=[key], args=[int(interval_s * 1000), 24 * 3600 * 1000]))
+
+    @property
+    def _due_since(self) -> Any:
+        script = getattr(self, "_due_since_script", None)
+        if script is None:
+            script = self._due_since_script = self.redis.register_script(_DUE_SINCE)
+        return script
 
     def due(self, connection_id: str, interval_s: float) -> bool:
         """True once per `interval_s` per connection, whichever scheduler asks (a Redis mark)."""
@@ -241,7 +266,7 @@ async def schedule_once(
         if queue.due(cid, every) and queue.request(cid, [FULL_SWEEP]):  # marked: a queued poll grows
             n += 1
         poll_every = status_polls.interval(cid, lambda: ready) if status_polls is not None else None
-        if poll_every is not None and queue.due(f"{cid}:status", poll_every):
+        if poll_every is not None and queue.due_since(f"{cid}:status", poll_every):
             n += int(queue.request(cid, [STATUS_POLL]))
     return n
 

@@ -88,6 +88,8 @@ class EmbeddedSweeper:
     async def sweep(self, connection_id: str, hints: Iterable[Hint]) -> SweepReport:
         ctx = self.context(connection_id)
         report = await sweep_connection(ctx, list(hints))
+        if any(n and (k == "transferred" or k.startswith("event_")) for k, n in report.counts.items()):
+            self.status_polls.stale()  # its next status poll comes by the new activity, not the old
         log.info("sweep.done", connection=ctx.name, **{k: v for k, v in report.counts.items() if v})
         return report
 

@@ -38,7 +38,7 @@ FULL_SWEEP = Hint("sweep", "full")
 """The hint of a scheduled full sweep in the cluster's queue: with a status poll queued, it still runs."""
 HOT_S = 5.0
 ACTIVE_S = 30.0  # one list read per 30 s: what the 60 s full sweep read (two lists), no more
-IDLE_S = 600.0
+IDLE_S = 300.0
 HOT_WINDOW = timedelta(minutes=3)
 ACTIVE_WINDOW = timedelta(hours=6)
 CALLS_PER_POLL = 2  # Visma reads of a quiet poll at most: orders and invoices changed (often one)
@@ -96,6 +96,10 @@ class StatusPollPlanner:
         self._clients: dict[str, str] = {}
         self._plan: dict[str, float] = {}
         self._at: float | None = None
+
+    def stale(self) -> None:
+        """Something moved (a transfer made, a status change seen): read the store at the next ask."""
+        self._at = None
 
     def interval(self, connection_id: str, connection_ids: Callable[[], Iterable[str]]) -> float | None:
         """Seconds until the connection's next status poll (None: it needs none now)."""
