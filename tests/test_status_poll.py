@@ -80,3 +80,10 @@ def test_the_budget_is_per_visma_client_and_its_lowest_setting_applies():
 def test_connections_without_documents_take_nothing_from_the_budget():
     got = plan([act("1", event_ago=timedelta(seconds=1), budget=24), act("2", docs=0, budget=24)], NOW)
     assert got == {"1": HOT_S}
+
+
+def test_a_shorter_poll_interval_setting_keeps_hot_and_active_connections_at_it():
+    fast = Activity("1", "app", 10, NOW - timedelta(minutes=5), None, 60.0, 2.0)
+    assert interval(fast, NOW) == 2.0
+    idle = Activity("2", "app", 10, NOW - timedelta(days=1), None, 60.0, 2.0)
+    assert interval(idle, NOW) == IDLE_S  # idle still backs off

@@ -283,7 +283,7 @@ async def run_scheduler(
     """Lead (hold the `scheduler` lease) or wait to; the leader enqueues due sweeps every `tick_s`."""
     holder = holder_name("scheduler")
     lease = None
-    status_polls = StatusPollPlanner(store)
+    status_polls = StatusPollPlanner(store, poll_interval_s=interval_s)
     while not stop.is_set():
         try:
             if lease is None:

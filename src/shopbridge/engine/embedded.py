@@ -259,6 +259,7 @@ async def run_embedded(
     conns = store.connections.all()
     intervals = [effective_settings(store, c).poll_interval_s for c in conns]
     interval = interval_s or min(intervals, default=60.0)
+    sweeper.status_polls.poll_interval_s = interval_s  # an override of the settings' poll_interval_s
     engine = Engine(
         sweeper.sweep,
         sweeper.connections,

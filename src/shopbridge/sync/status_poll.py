@@ -9,6 +9,8 @@ embedded engine, `engine/runner.py`, and the cluster's scheduler, `engine/cluste
   more follow): every `HOT_S`;
 - **active**: documents of ours created or changed in the last `ACTIVE_WINDOW`: every `ACTIVE_S`;
 - **idle**: open documents, nothing moved for hours: every `IDLE_S`;
+- a hot or active connection whose `poll_interval_s` is shorter is polled at that (who asked for a
+  fast poll keeps it);
 - no open document: no status poll (the full sweep still runs the status flow's shop side).
 
 Then the **budget**: every connection of one Visma client (one app, one rate limit) shares
@@ -54,6 +56,7 @@ class Activity:
     last_document_change: datetime | None = None  # a transfer of ours created or changed
     last_status_event: datetime | None = None  # a status event recorded (a change seen in Visma)
     budget_per_min: float = 60.0  # its `status_poll_budget_per_min`: the client's lowest applies
+    poll_interval_s: float = 60.0  # its full sweep's interval
 
 
 def interval(activity: Activity, now: datetime) -> float | None:
@@ -61,10 +64,10 @@ def interval(activity: Activity, now: datetime) -> float | None:
     if activity.open_documents <= 0:
         return None
     if activity.last_status_event is not None and now - activity.last_status_event <= HOT_WINDOW:
-        return HOT_S
+        return min(HOT_S, activity.poll_interval_s)
     moved = [t for t in (activity.last_document_change, activity.last_status_event) if t is not None]
     if moved and now - max(moved) <= ACTIVE_WINDOW:
-        return ACTIVE_S
+        return min(ACTIVE_S, activity.poll_interval_s)
     return IDLE_S
 
 
@@ -88,9 +91,16 @@ class StatusPollPlanner:
     """The rule over a runner's connections, read from the store at most every `ttl_s` seconds."""
 
     def __init__(
-        self, store: Any, *, ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic
+        self,
+        store: Any,
+        *,
+        ttl_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        poll_interval_s: float | None = None,
     ) -> None:
+        """`poll_interval_s`: the runner's full-sweep interval when it overrides the settings'."""
         self.store = store
+        self.poll_interval_s = poll_interval_s
         self.ttl_s = ttl_s
         self._clock = clock
         self._clients: dict[str, str] = {}
@@ -105,7 +115,8 @@ class StatusPollPlanner:
         """Seconds until the connection's next status poll (None: it needs none now)."""
         now = self._clock()
         if self._at is None or now - self._at >= self.ttl_s:
-            self._plan = plan(activities(self.store, connection_ids(), self._clients), datetime.now(UTC))
+            found = activities(self.store, connection_ids(), self._clients, self.poll_interval_s)
+            self._plan = plan(found, datetime.now(UTC))
             self._at = now
         return self._plan.get(str(connection_id))
 
@@ -115,10 +126,13 @@ def budget_limiter(client_id: str, budget_per_min: int) -> Any:
     return shared_limiter(f"visma-status:{client_id}", max(int(budget_per_min), 1), 60.0)
 
 
-def activities(store: Any, connection_ids: Iterable[str], clients: dict[str, str]) -> list[Activity]:
+def activities(
+    store: Any, connection_ids: Iterable[str], clients: dict[str, str], poll_interval_s: float | None = None
+) -> list[Activity]:
     """The activity of each connection, read from the store (two grouped queries).
 
-    `clients` caches connection id → Visma client id (read from the connection's Visma app once).
+    `clients` caches connection id → Visma client id (read from the connection's Visma app once);
+    `poll_interval_s` overrides the connections' own.
     """
     from shopbridge.sync.context import effective_settings
 
@@ -131,8 +145,10 @@ def activities(store: Any, connection_ids: Iterable[str], clients: dict[str, str
         if key not in clients:
             clients[key] = _client_id(store, cid)
         count, changed = docs.get(cid, (0, None))
-        budget = effective_settings(store, store.connections.get(cid)).status_poll_budget_per_min
-        out.append(Activity(key, clients[key], count, _utc(changed), _utc(events.get(cid)), budget))
+        settings = effective_settings(store, store.connections.get(cid))
+        every = poll_interval_s or settings.poll_interval_s
+        budget = settings.status_poll_budget_per_min
+        out.append(Activity(key, clients[key], count, _utc(changed), _utc(events.get(cid)), budget, every))
     return out
 
 
