@@ -462,11 +462,17 @@ class Transfers:
         the orders in flight (:meth:`quota_used`) and, when there is room, records ``intent_key``
         exactly like :meth:`record_intent`: the recorded intent IS the reservation, so two workers can
         never both take the last order, and a crashed attempt frees its place (its row leaves
-        ``in_progress``). ``limit`` None means no quota. Refused, nothing changes: the caller parks the
-        order with ``mark_waiting(..., state=WAITING_FOR_QUOTA)``. Fenced by the claim.
+        ``in_progress``). ``limit`` None means no quota (one short transaction, nothing counted). Refused,
+        nothing changes: the caller parks the order with ``mark_waiting(..., state=WAITING_FOR_QUOTA)``.
+        Fenced by the claim.
         """
         month = month or month_of()
         now = now or utcnow()
+        if limit is None:  # no quota: nothing to count or serialise (`used` is not counted: 0)
+            with self._session() as s:
+                row = self._load(s, transfer, require_claim=True)
+                self._set_intent(row, intent_key, document_type=document_type, replace=False, now=now)
+                return QuotaCheck(True, 0, None, month)
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)
             root = _shop_group(s, row.connection_id)[0]
