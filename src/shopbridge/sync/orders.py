@@ -92,6 +92,56 @@ EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CANCELLED_CODES = {"canceled", "cancelled"}
 
 
+class _Pipeline:
+    """Discovery and the transfer workers of one sweep side by side.
+
+    Workers start on the first discovered batch instead of after the last page. Once `ahead` new
+    orders wait for a worker, discovery pauses until only `low` do: Visma's window repeats the pace
+    of a sweep's first creates in its last minute (a slot frees one window after it was taken), so
+    those go first, without the listing's work between them.
+    """
+
+    def __init__(self, *, discovering: bool, ahead: int, low: int) -> None:
+        self.discovering = discovering
+        self.ahead = ahead
+        self.low = low
+        self.workers = 0
+        self._waiting: set[str] = set()
+        self._batch = asyncio.Event()  # replaced (and the old one set) with each batch
+        self._room = asyncio.Event()
+
+    def next_batch(self) -> asyncio.Event:
+        return self._batch
+
+    def _wake(self) -> None:
+        self._batch, old = asyncio.Event(), self._batch
+        old.set()
+
+    async def found(self, order_ids: list[str]) -> None:
+        """Discovery: a batch is in; wait while enough of the found orders wait for a worker."""
+        self._waiting.update(order_ids)
+        self._wake()
+        if len(self._waiting) < self.ahead:
+            return
+        while len(self._waiting) > self.low and self.workers > 0:
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):  # a worker may take rows of earlier sweeps meanwhile
+                await asyncio.wait_for(self._room.wait(), 1.0)
+
+    def taken(self, order_id: str) -> None:
+        self._waiting.discard(order_id)
+        if len(self._waiting) <= self.low:
+            self._room.set()
+
+    def worker_done(self) -> None:
+        self.workers -= 1
+        self._room.set()
+
+    def finished(self) -> None:
+        self.discovering = False
+        self._wake()
+
+
 class OrderInputError(Exception):
     """The order cannot be transferred as it is; the message says what to fix, in one sentence."""
 
@@ -209,23 +259,13 @@ class OrderFlow:
         self.ref.mark_stale()
         fetched: dict[str, Any] = {}
         order_hints = [h for h in hints or [] if h.kind == "order"]
-        # Transfers start with the first discovered batch, not after the last page: with thousands
-        # of orders the listing would otherwise keep Visma's rate window idle for seconds.
-        batch = asyncio.Event()  # replaced (and the old one set) after each batch of new rows
-        discovering = not order_hints
-
-        def more() -> None:
-            nonlocal batch
-            batch, old = asyncio.Event(), batch
-            old.set()
+        pipe = _Pipeline(discovering=not order_hints, ahead=DISCOVERY_BATCH, low=DISCOVERY_BATCH // 4)
 
         async def discovery() -> None:
-            nonlocal discovering
             try:
-                await self.discover(fetched, report, on_batch=more)
+                await self.discover(fetched, report, on_batch=pipe.found)
             finally:
-                discovering = False
-                more()
+                pipe.finished()
 
         if order_hints:
             for hint in order_hints:
@@ -233,28 +273,33 @@ class OrderFlow:
 
         async def worker() -> None:
             # claim one order when this slot starts on it: a kill costs an attempt only on what ran
-            while True:
-                ready = batch  # taken before the claim, so a batch added meanwhile is never missed
-                try:
-                    due = self.store.transfers.claim_due(
-                        self.ctx.id, limit=1, worker=lease.holder, fence=lease
-                    )
-                except LeaseLost:
-                    report.add("lease_lost")
-                    return
-                if not due:
-                    if discovering:
-                        await ready.wait()
-                        continue
-                    return
-                if self.on_progress:
-                    self.on_progress("found", 1)
-                t = due[0]
-                await self.transfer(t, fetched.pop(t.starweb_order_id, None), report)
-                if self.on_progress:
-                    self.on_progress("done", 1)
+            try:
+                while True:
+                    ready = pipe.next_batch()  # taken before the claim: a batch added meanwhile wakes us
+                    try:
+                        due = self.store.transfers.claim_due(
+                            self.ctx.id, limit=1, worker=lease.holder, fence=lease
+                        )
+                    except LeaseLost:
+                        report.add("lease_lost")
+                        return
+                    if not due:
+                        if pipe.discovering:
+                            await ready.wait()
+                            continue
+                        return
+                    if self.on_progress:
+                        self.on_progress("found", 1)
+                    t = due[0]
+                    pipe.taken(t.starweb_order_id)
+                    await self.transfer(t, fetched.pop(t.starweb_order_id, None), report)
+                    if self.on_progress:
+                        self.on_progress("done", 1)
+            finally:
+                pipe.worker_done()
 
         tasks = [worker() for _ in range(self.concurrency)]
+        pipe.workers = len(tasks)
         if not order_hints:
             tasks.append(discovery())
         # every task ends before the sweep does (a failed listing lets the started orders finish)
@@ -265,11 +310,16 @@ class OrderFlow:
         return report
 
     async def discover(
-        self, fetched: dict[str, Any], report: SweepReport, *, on_batch: Callable[[], None] | None = None
+        self,
+        fetched: dict[str, Any],
+        report: SweepReport,
+        *,
+        on_batch: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         """Make sure every qualifying order has a transfer row; repair missing write-backs.
 
-        `on_batch` is called after each batch of rows is in (the first batch is small: work starts early).
+        `on_batch(order_ids)` is awaited after each batch with the orders it left to transfer (the
+        first batch is small: work starts early).
         """
         ids, unknown = await self.ref.status_ids(self.settings.trigger_statuses)
         if unknown:
@@ -288,16 +338,17 @@ class OrderFlow:
                 if self._qualifies(wire, ids):
                     page.append(wire)
                 if len(page) >= size:
-                    await self._intake(page, fetched, report)
+                    todo = await self._intake(page, fetched, report)
                     page, size = [], DISCOVERY_BATCH
                     if on_batch is not None:
-                        on_batch()
+                        await on_batch(todo)
         await self._intake(page, fetched, report)
 
     async def _intake(
         self, wires: list[dict[str, Any]], fetched: dict[str, Any], report: SweepReport
-    ) -> None:
-        """Transfer rows for qualifying orders not seen before (one query for the whole batch)."""
+    ) -> list[str]:
+        """Transfer rows for qualifying orders not seen before (one query for the whole batch); the ids
+        of the batch's orders left to transfer."""
         known = self.store.transfers.by_orders(self.ctx.id, (str(w["orderId"]) for w in wires))
         new = {str(w["orderId"]): w for w in wires if str(w["orderId"]) not in known}
         if new:  # one transaction each for the batch's new rows and their lines
@@ -317,6 +368,7 @@ class OrderFlow:
             elif t.state in (TransferState.PENDING, TransferState.IN_PROGRESS, TransferState.IN_DOUBT):
                 fetched[oid] = wire
             report.add("seen")
+        return list(new)
 
     async def _discover_one(self, order_id: str, fetched: dict[str, Any]) -> None:
         ids, _ = await self.ref.status_ids(self.settings.trigger_statuses)
