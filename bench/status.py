@@ -175,7 +175,7 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
         report = await flow.sweep()
         with_changes = ctx.api_calls - calls_before
         applied = report.counts["status_applied"]
-        cost_invoiced = await polling_cost(ctx)  # now with invoices open: both of Visma's lists are read
+        cost_invoiced = await polling_cost(ctx)  # after the changes (the invoiced ones are paid at once)
         store.cursors.delete(conn.id, CURSOR_DELETION)
         calls_before = ctx.api_calls
         await flow.sweep()
@@ -186,6 +186,11 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
         t0 = time.perf_counter()
         await OrderFlow(ctx).sweep()  # what else each engine sweep does: list the shop's orders
         order_sweep_s = time.perf_counter() - t0
+        # an invoice left unpaid (no checkout payment to register): status polls read both lists
+        ctx.settings = ctx.settings.model_copy(update={"paid_payment_methods": []})
+        await ctx.visma.request("POST", f"orders/{next(pool).visma_document_id}/convert")
+        await StatusFlow(ctx).sweep()
+        cost_unpaid = await polling_cost(ctx)
     await visma_ctx.aclose()
     await admin.aclose()
     await shop.aclose()
@@ -228,10 +233,12 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
             ("calls per full sweep, both sides (before)", cost["before_sweep"], None),
             ("calls per full sweep, shop side (engine now)", cost["engine_sweep"], None),
             ("calls per quiet status poll", cost["poll"], None),
-            ("  with invoices open", cost_invoiced["poll"], None),
+            ("  after the 10 changes (their invoices paid)", cost_invoiced["poll"], None),
+            ("  with an unpaid invoice open (both lists)", cost_unpaid["poll"], None),
             ("calls/hour, 60 s poll (before)", cost["before_h"], None),
             (f"calls/hour, active ({ACTIVE_S:.0f} s polls)", cost["active_h"], f"<= {cost['before_h']}"),
-            ("  with invoices open", cost_invoiced["active_h"], f"<= {cost_invoiced['before_h']}"),
+            ("  after the 10 changes", cost_invoiced["active_h"], f"<= {cost_invoiced['before_h']}"),
+            ("  with an unpaid invoice open", cost_unpaid["active_h"], f"<= {cost_unpaid['before_h']}"),
             (f"calls/hour, idle ({IDLE_S:.0f} s polls)", cost["idle_h"], f"< {cost['before_h']}"),
             (f"calls/hour, hot ({HOT_S:.0f} s polls, while changes come)", cost["hot_h"], None),
             ("bench duration (s)", round(total_s, 1), "< 600"),
@@ -267,12 +274,15 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> 
             "calls_full_sweep_before": cost["before_sweep"],
             "calls_full_sweep_engine": cost["engine_sweep"],
             "calls_status_poll": cost["poll"],
-            "calls_status_poll_invoices_open": cost_invoiced["poll"],
+            "calls_status_poll_after_changes": cost_invoiced["poll"],
             "calls_per_hour_before": cost["before_h"],
             "calls_per_hour_active": cost["active_h"],
             "calls_per_hour_active_goal": cost["before_h"],
-            "calls_per_hour_active_invoices_open": cost_invoiced["active_h"],
-            "calls_per_hour_active_invoices_open_goal": cost_invoiced["before_h"],
+            "calls_per_hour_active_after_changes": cost_invoiced["active_h"],
+            "calls_per_hour_active_after_changes_goal": cost_invoiced["before_h"],
+            "calls_status_poll_unpaid_invoice": cost_unpaid["poll"],
+            "calls_per_hour_active_unpaid_invoice": cost_unpaid["active_h"],
+            "calls_per_hour_active_unpaid_invoice_goal": cost_unpaid["before_h"],
             "calls_per_hour_idle": cost["idle_h"],
             "calls_per_hour_idle_goal_below": cost["before_h"],
             "calls_per_hour_hot": cost["hot_h"],

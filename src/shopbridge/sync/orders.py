@@ -87,7 +87,6 @@ log = structlog.get_logger("shopbridge.orders")
 ORDER_INCLUDE = ["items", "addresses", "customer", "externalServices"]
 SERVICE_NAME = "visma"
 DISCOVERY_BATCH = 200
-FIRST_DISCOVERY_BATCH = 20  # small: the first creates go out after one page, not four
 EMAIL_OK = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CANCELLED_CODES = {"canceled", "cancelled"}
 
@@ -96,9 +95,10 @@ class _Pipeline:
     """Discovery and the transfer workers of one sweep side by side.
 
     Workers start on the first discovered batch instead of after the last page. Once `ahead` new
-    orders wait for a worker, discovery pauses until only `low` do: Visma's window repeats the pace
-    of a sweep's first creates in its last minute (a slot frees one window after it was taken), so
-    those go first, without the listing's work between them.
+    orders wait for a worker, discovery pauses until only `low` do, or until the workers take none
+    for a second (they wait for Visma's rate window: the listing's work costs nothing then). Visma's
+    window repeats the pace of a sweep's first creates in every later minute (a slot frees one window
+    after it was taken), so those go without the listing's work between them.
     """
 
     def __init__(self, *, discovering: bool, ahead: int, low: int) -> None:
@@ -107,6 +107,7 @@ class _Pipeline:
         self.low = low
         self.workers = 0
         self._waiting: set[str] = set()
+        self._takes = 0
         self._batch = asyncio.Event()  # replaced (and the old one set) with each batch
         self._room = asyncio.Event()
 
@@ -125,10 +126,15 @@ class _Pipeline:
             return
         while len(self._waiting) > self.low and self.workers > 0:
             self._room.clear()
-            with contextlib.suppress(TimeoutError):  # a worker may take rows of earlier sweeps meanwhile
+            takes = self._takes
+            try:
                 await asyncio.wait_for(self._room.wait(), 1.0)
+            except TimeoutError:
+                if self._takes == takes:  # the workers wait for the rate limit: list on meanwhile
+                    return
 
     def taken(self, order_id: str) -> None:
+        self._takes += 1
         self._waiting.discard(order_id)
         if len(self._waiting) <= self.low:
             self._room.set()
@@ -318,8 +324,7 @@ class OrderFlow:
     ) -> None:
         """Make sure every qualifying order has a transfer row; repair missing write-backs.
 
-        `on_batch(order_ids)` is awaited after each batch with the orders it left to transfer (the
-        first batch is small: work starts early).
+        `on_batch(order_ids)` is awaited after each batch with the orders it left to transfer.
         """
         ids, unknown = await self.ref.status_ids(self.settings.trigger_statuses)
         if unknown:
@@ -329,7 +334,6 @@ class OrderFlow:
             start = datetime.combine(self.settings.start_date, time.min, tzinfo=UTC)
             filters["ordersCreatedAfter"] = start.isoformat().replace("+00:00", "Z")
         page: list[dict[str, Any]] = []
-        size = FIRST_DISCOVERY_BATCH
         for status_id in sorted(ids):
             async for order in self.ctx.starweb.iter_orders(
                 include=ORDER_INCLUDE, statusFilter=status_id, **filters
@@ -337,9 +341,9 @@ class OrderFlow:
                 wire = as_dict(order)
                 if self._qualifies(wire, ids):
                     page.append(wire)
-                if len(page) >= size:
+                if len(page) >= DISCOVERY_BATCH:
                     todo = await self._intake(page, fetched, report)
-                    page, size = [], DISCOVERY_BATCH
+                    page = []
                     if on_batch is not None:
                         await on_batch(todo)
         await self._intake(page, fetched, report)
