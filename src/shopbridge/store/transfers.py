@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.models import Warning
 
 from .bindings import Bindings
+from .events import StatusEvent
 from .leases import Lease, Leases, holder_dead
 from .schema import DUE_STATES, Connection, Transfer, TransferState, Usage, utcnow
 from .sql import SessionFactory, insert_ignore
@@ -871,10 +872,20 @@ class Transfers:
 
     def document_activity(self, connection_ids: Sequence[int]) -> dict[int, tuple[int, datetime | None]]:
         """Per connection: how many of its transfers have a Visma document whose status may still change
-        (transferred or needs review), and when the latest of them was created or changed."""
+        (transferred or needs review, not paid, cancelled or voided yet), and when the latest of them
+        was created or changed."""
         if not connection_ids:
             return {}
         states = [TransferState.TRANSFERRED.value, TransferState.NEEDS_REVIEW.value]
+        settled = (
+            select(StatusEvent.id)
+            .where(
+                StatusEvent.connection_id == Transfer.connection_id,
+                StatusEvent.starweb_order_id == Transfer.starweb_order_id,
+                StatusEvent.event.in_(("paid", "cancelled", "void")),
+            )
+            .exists()
+        )
         with self._session() as s:
             rows = s.execute(
                 select(Transfer.connection_id, func.count(), func.max(Transfer.updated_at))
@@ -882,6 +893,7 @@ class Transfers:
                     Transfer.connection_id.in_(list(connection_ids)),
                     Transfer.state.in_(states),
                     Transfer.visma_document_id.is_not(None),
+                    ~settled,
                 )
                 .group_by(Transfer.connection_id)
             )

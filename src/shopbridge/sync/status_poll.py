@@ -15,7 +15,8 @@ embedded engine, `engine/runner.py`, and the cluster's scheduler, `engine/cluste
 
 Then the **budget**: every connection of one Visma client (one app, one rate limit) shares
 `status_poll_budget_per_min` Visma calls per minute for status polls; when the intervals above would
-spend more, all of them stretch by the same factor. The status poll itself also draws each Visma read
+spend more, the idle connections' polls stretch first (they keep `IDLE_SHARE` of the budget), then
+the busy ones', each group alike. The status poll itself also draws each Visma read
 from a limiter of that size (`budget_limiter`, shared across processes with Redis), so even several
 schedulers never exceed it.
 
@@ -43,6 +44,7 @@ ACTIVE_S = 30.0  # one list read per 30 s: what the 60 s full sweep read (two li
 IDLE_S = 300.0
 HOT_WINDOW = timedelta(minutes=3)
 ACTIVE_WINDOW = timedelta(hours=6)
+IDLE_SHARE = 0.1  # of the budget kept for idle connections when the busy ones would take it all
 CALLS_PER_POLL = 2  # Visma reads of a quiet poll at most: orders and invoices changed (often one)
 
 
@@ -72,19 +74,30 @@ def interval(activity: Activity, now: datetime) -> float | None:
 
 
 def plan(activities: Iterable[Activity], now: datetime) -> dict[str, float]:
-    """Every polled connection's interval, each Visma client's polls within its budget (calls/min)."""
+    """Every polled connection's interval, each Visma client's polls within its budget (calls/min).
+
+    Over the budget the idle connections stretch first (down to `IDLE_SHARE` of the budget), then
+    the hot and active ones, each group alike."""
     wanted = {a.connection: (a, interval(a, now)) for a in activities}
-    demand: dict[str, float] = {}  # Visma calls per minute per client
     budget: dict[str, float] = {}
+    demand: dict[tuple[str, bool], float] = {}  # Visma calls per minute per (client, idle)
     for a, every in wanted.values():
         budget[a.client] = min(budget.get(a.client, a.budget_per_min), a.budget_per_min)
         if every is not None:
-            demand[a.client] = demand.get(a.client, 0.0) + CALLS_PER_POLL * 60.0 / every
-    out = {}
-    for cid, (a, every) in wanted.items():
-        if every is not None:
-            out[cid] = every * max(1.0, demand[a.client] / max(budget[a.client], 1e-9))
-    return out
+            key = (a.client, every >= IDLE_S)
+            demand[key] = demand.get(key, 0.0) + CALLS_PER_POLL * 60.0 / every
+    stretch: dict[tuple[str, bool], float] = {}
+    for client, total in budget.items():
+        fast, idle = demand.get((client, False), 0.0), demand.get((client, True), 0.0)
+        fast_room = total * (1 - IDLE_SHARE) if idle else total
+        stretch[(client, False)] = max(1.0, fast / fast_room)
+        idle_room = total - min(fast, fast_room)
+        stretch[(client, True)] = max(1.0, idle / idle_room) if idle else 1.0
+    return {
+        cid: every * stretch[(a.client, every >= IDLE_S)]
+        for cid, (a, every) in wanted.items()
+        if every is not None
+    }
 
 
 class StatusPollPlanner:
