@@ -70,7 +70,7 @@ from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.orders import CANCELLED_CODES, _explain, crash_point
 from shopbridge.sync.reference import ReferenceData
 from shopbridge.sync.shops import ShopScope, inherited_ids_reason, inherited_status_ids
-from shopbridge.sync.status_poll import STATUS_POLL, budget_limiter
+from shopbridge.sync.status_poll import STATUS_POLL, budget_limiter, is_hot
 from shopbridge.visma.client import parse_server_time
 from shopbridge.visma.odata import odata_eq
 
@@ -204,9 +204,10 @@ class StatusFlow:
 
     # ------------------------------------------------------------------ detection
     def _endpoints(self, transfers: list[Transfer], polled: bool) -> tuple[bool, bool]:
-        """Which of Visma's lists can tell something new: `orders` while an order of ours is not
-        invoiced yet, `invoices` while a draft may be converted or an invoice paid or credited. A full
-        read (not a status poll) reads both, so the cursors stay fresh."""
+        """Which of Visma's lists a sweep reads: `orders` while an order of ours is not invoiced yet,
+        `invoices` while a draft may be converted or an invoice paid or credited; a status poll of a
+        connection that is not hot reads one of them at a time. A full read (not a status poll) reads
+        both, so the cursors stay fresh."""
         has_orders = any(t.document_type == "order" for t in transfers)
         if not polled:
             return has_orders, True
@@ -218,6 +219,13 @@ class StatusFlow:
             and (t.document_type != "order" or t.starweb_order_id in invoiced)
             for t in transfers
         )
+        if orders and invoices and not is_hot(self.events.last_recorded([self.ctx.id]).get(self.ctx.id)):
+            # a quiet poll reads one list, the one read longest ago: each list every other poll, so a
+            # poll costs one call, as two lists a minute cost before
+            orders_at = parse_server_time(self.store.cursors.get(self.ctx.id, CURSOR_ORDERS))
+            invoices_at = parse_server_time(self.store.cursors.get(self.ctx.id, CURSOR_INVOICES))
+            read_orders = orders_at is None or (invoices_at is not None and orders_at <= invoices_at)
+            return read_orders, not read_orders
         return orders, invoices
 
     async def _spend(self) -> None:

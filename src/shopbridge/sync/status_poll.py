@@ -61,11 +61,18 @@ class Activity:
     poll_interval_s: float = 60.0  # its full sweep's interval
 
 
+def is_hot(last_status_event: datetime | None, now: datetime | None = None) -> bool:
+    """A status change was seen in the last `HOT_WINDOW`: more are likely (a batch being shipped)."""
+    if last_status_event is None:
+        return False
+    return (now or datetime.now(UTC)) - _utc(last_status_event) <= HOT_WINDOW  # type: ignore[operator]
+
+
 def interval(activity: Activity, now: datetime) -> float | None:
     """The status poll interval of one connection before the budget (None: no status polls)."""
     if activity.open_documents <= 0:
         return None
-    if activity.last_status_event is not None and now - activity.last_status_event <= HOT_WINDOW:
+    if is_hot(activity.last_status_event, now):
         return min(HOT_S, activity.poll_interval_s)
     moved = [t for t in (activity.last_document_change, activity.last_status_event) if t is not None]
     if moved and now - max(moved) <= ACTIVE_WINDOW:
