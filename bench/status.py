@@ -16,7 +16,9 @@ here are latency and call counts, not throughput). A connection is made like a u
 4. Polling cost per hour of one connection: a full sweep every 60 s that read both sides (before:
    today's poll) against the engine's full sweep (shop side only) plus status polls at the rule's
    interval for an active (quiet) and an idle connection; each figure is a measured sweep's calls
-   times its sweeps per hour. Goal: idle below today, active not above it.
+   times its sweeps per hour. Also with an unpaid invoice open (both of Visma's lists can tell
+   something): measured hot, and quiet with the status events aged past the hot window. Goal: idle
+   below today, active not above it.
 
 Run: python bench/status.py [N]
 """
