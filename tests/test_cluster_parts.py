@@ -17,6 +17,7 @@ import pytest
 from shopbridge.engine.cluster import SweepQueue, run_scheduler
 from shopbridge.store.leases import holder_dead, holder_name
 from shopbridge.sync.base import Hint
+from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL
 from store_backends import BACKENDS, redis_url, services_check, store_for_test
 
 
@@ -131,6 +132,19 @@ def _redis():
     from shopbridge.http.ratelimit import redis_client
 
     return redis_client(redis_url())
+
+
+def test_a_queued_status_poll_never_swallows_the_full_sweep_due_after_it() -> None:
+    services_check("redis")
+    celery = FakeCelery()
+    q = SweepQueue(celery, _redis(), prefix=f"t{uuid.uuid4().hex}")
+    assert q.request("7", [STATUS_POLL])
+    assert not q.request("7", [FULL_SWEEP])  # the scheduler's full sweep joins the queued task
+    assert set(q.take("7")) == {STATUS_POLL, FULL_SWEEP}  # so the task sweeps every flow
+    # a status poll's interval may shrink (the connection turned hot): it takes effect at once
+    assert q.due_since("7:status", 600)
+    assert not q.due_since("7:status", 600)
+    assert q.due_since("7:status", 0)
 
 
 def test_a_burst_of_hooks_gives_one_queued_sweep_with_every_hint() -> None:

@@ -330,3 +330,23 @@ async def test_vat_rate_without_coding_waits_when_articles_are_created(env: Env)
     finally:
         codings.update(six)
         env.configure(missing_article="wait")
+
+
+async def test_discovery_in_batches_beside_the_workers_transfers_every_order_once(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Discovery pauses while found orders wait for a worker and resumes as they are taken (or when
+    the workers wait): with batches of 4, 13 new orders go over several pauses, each exactly once."""
+    import shopbridge.sync.orders as orders_module
+
+    monkeypatch.setattr(orders_module, "DISCOVERY_BATCH", 4)
+    [sku] = await visma_skus(env, 1)
+    made = [
+        await env.new_order([{"sku": sku, "quantity": 1, "unitPrice": 100, "vatRate": 25}]) for _ in range(13)
+    ]
+    report = await env.sweep()
+    assert report.counts["transferred"] >= 13, report.waiting
+    for order in made:
+        t = env.transfer(order["orderId"])
+        assert t is not None and t.state == TransferState.TRANSFERRED, t and t.last_error
+        assert len(await env.documents_for(order["orderId"])) == 1

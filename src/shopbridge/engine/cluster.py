@@ -45,6 +45,7 @@ from shopbridge.store import Store
 from shopbridge.store.leases import LeaseLost, holder_name
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import effective_settings
+from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL, StatusPollPlanner
 
 log = structlog.get_logger("shopbridge.cluster")
 
@@ -72,6 +73,17 @@ def redis_url() -> str:
 
 
 # ---------------------------------------------------------------------- the queue
+# KEYS: the last-time key. ARGV: interval ms, ttl ms. 1 (and the time kept) when the interval passed.
+_DUE_SINCE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if last >= 0 and now - last < tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], now, 'PX', tonumber(ARGV[2]))
+return 1
+"""
+
+
 class SweepQueue:
     """Sweeps asked for, one queued task per connection at a time, hints gathered in Redis."""
 
@@ -113,6 +125,20 @@ class SweepQueue:
             kind, _, ref = (item.decode() if isinstance(item, bytes) else str(item)).partition(":")
             out.append(Hint(kind, ref))
         return out
+
+    def due_since(self, name: str, interval_s: float) -> bool:
+        """True when `interval_s` has passed since the last True for `name`, whichever scheduler asks.
+
+        Unlike `due`, a shorter interval takes effect at once (a status poll turning hot)."""
+        key = f"{self.prefix}:last:{name}"
+        return bool(self._due_since(keys=[key], args=[int(interval_s * 1000), 24 * 3600 * 1000]))
+
+    @property
+    def _due_since(self) -> Any:
+        script = getattr(self, "_due_since_script", None)
+        if script is None:
+            script = self._due_since_script = self.redis.register_script(_DUE_SINCE)
+        return script
 
     def due(self, connection_id: str, interval_s: float) -> bool:
         """True once per `interval_s` per connection, whichever scheduler asks (a Redis mark)."""
@@ -225,14 +251,25 @@ def ready_connections(store: Store) -> list[str]:
     return EmbeddedSweeper(store).connections()
 
 
-async def schedule_once(store: Store, queue: SweepQueue, *, interval_s: float | None = None) -> int:
-    """Enqueue every connection whose interval has passed; returns how many were enqueued."""
+async def schedule_once(
+    store: Store,
+    queue: SweepQueue,
+    *,
+    interval_s: float | None = None,
+    status_polls: StatusPollPlanner | None = None,
+) -> int:
+    """Enqueue every connection whose interval has passed, and the status polls that are due
+    (`sync/status_poll.py`; a status poll is a sweep with the hint `STATUS_POLL`); returns how many."""
     n = 0
-    for cid in ready_connections(store):
+    ready = ready_connections(store)
+    for cid in ready:
         conn = store.connections.get(int(cid))
         every = interval_s or effective_settings(store, conn).poll_interval_s
-        if queue.due(cid, every) and queue.request(cid):
+        if queue.due(cid, every) and queue.request(cid, [FULL_SWEEP]):  # marked: a queued poll grows
             n += 1
+        poll_every = status_polls.interval(cid, lambda: ready) if status_polls is not None else None
+        if poll_every is not None and queue.due_since(f"{cid}:status", poll_every):
+            n += int(queue.request(cid, [STATUS_POLL]))
     return n
 
 
@@ -248,6 +285,7 @@ async def run_scheduler(
     """Lead (hold the `scheduler` lease) or wait to; the leader enqueues due sweeps every `tick_s`."""
     holder = holder_name("scheduler")
     lease = None
+    status_polls = StatusPollPlanner(store, poll_interval_s=interval_s)
     while not stop.is_set():
         try:
             if lease is None:
@@ -259,7 +297,7 @@ async def run_scheduler(
             else:
                 lease = store.leases.renew(lease, SCHEDULER_TTL)
             if lease is not None:
-                await schedule_once(store, queue, interval_s=interval_s)
+                await schedule_once(store, queue, interval_s=interval_s, status_polls=status_polls)
         except LeaseLost:
             log.warning("scheduler.lost_lead")
             lease = None

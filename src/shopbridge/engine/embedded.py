@@ -44,6 +44,7 @@ from shopbridge.sync.context import (
     open_context,
 )
 from shopbridge.sync.flows import sweep_connection
+from shopbridge.sync.status_poll import StatusPollPlanner
 from shopbridge.web.app import create_ops_app, create_web_app, secret_resolver
 from shopbridge.web.server import bind_socket, serve_engine
 
@@ -60,6 +61,11 @@ class EmbeddedSweeper:
         self.reconcile_every = reconcile_every
         self.client_kw = client_kw
         self.contexts: dict[str, ConnectionContext] = {}
+        self.status_polls = StatusPollPlanner(store)
+
+    def status_interval(self, connection_id: str) -> float | None:
+        """Seconds until the connection's next status poll (`sync/status_poll.py`); None: none."""
+        return self.status_polls.interval(connection_id, self.connections)
 
     def connections(self) -> list[str]:
         """Ids of the connections that are configured and not paused."""
@@ -76,6 +82,7 @@ class EmbeddedSweeper:
         ctx = self.contexts.get(connection_id)
         if ctx is None:
             ctx = open_context(self.store, int(connection_id), **self.client_kw)
+            ctx.status_polls = True  # Visma's status changes are read by the status polls we schedule
             self.contexts[connection_id] = ctx
         else:
             conn = self.store.connections.get(int(connection_id))
@@ -85,6 +92,8 @@ class EmbeddedSweeper:
     async def sweep(self, connection_id: str, hints: Iterable[Hint]) -> SweepReport:
         ctx = self.context(connection_id)
         report = await sweep_connection(ctx, list(hints))
+        if any(n and (k == "transferred" or k.startswith("event_")) for k, n in report.counts.items()):
+            self.status_polls.stale()  # its next status poll comes by the new activity, not the old
         log.info("sweep.done", connection=ctx.name, **{k: v for k, v in report.counts.items() if v})
         await self.reconcile(ctx)
         return report
@@ -267,12 +276,14 @@ async def run_embedded(
     conns = store.connections.all()
     intervals = [effective_settings(store, c).poll_interval_s for c in conns]
     interval = interval_s or min(intervals, default=60.0)
+    sweeper.status_polls.poll_interval_s = interval_s  # an override of the settings' poll_interval_s
     engine = Engine(
         sweeper.sweep,
         sweeper.connections,
         interval_s=interval,
         debounce_s=0.1,
         max_pending_hints=MAX_HINTS_PER_CONNECTION,
+        status_interval=sweeper.status_interval,
     )
     config = portal_config or PortalConfig.from_env(public_url=public_url)
     if not config.client_kw:

@@ -36,10 +36,12 @@ import structlog
 from shopbridge.engine.metrics import EngineMetrics
 from shopbridge.logs import scrub_text
 from shopbridge.sync.base import Hint, SweepReport
+from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL
 
 log = structlog.get_logger("shopbridge.engine")
 
 SweepFn = Callable[[str, list[Hint]], Awaitable[SweepReport]]
+StatusIntervalFn = Callable[[str], float | None]
 ConnectionsFn = Callable[[], Awaitable[list[str]] | list[str]]
 T = TypeVar("T")
 
@@ -97,6 +99,7 @@ class _Conn:
     overflowed: bool = False  # more hints came than kept: the next sweep is a full one (no hints)
     requested_at: float | None = None  # loop time of the first unserved hint / wake request
     next_due: float = 0.0
+    status_due: float | None = None  # loop time of the next status poll (None: none planned)
     backoff_until: float = 0.0
     failures: int = 0
     sweeps: int = 0
@@ -127,6 +130,7 @@ class Engine:
         shutdown_timeout_s: float | None = None,
         max_pending_hints: int = 100,
         metrics: EngineMetrics | None = None,
+        status_interval: StatusIntervalFn | None = None,
     ) -> None:
         """
         sweep: `async sweep(connection_id, hints) -> SweepReport`, one pass over a connection.
@@ -135,6 +139,8 @@ class Engine:
         initial_sweep: sweep every connection right at start (catch up after downtime).
         shutdown_timeout_s: on stop, how long to wait for running sweeps before cancelling them
             (None: wait until they finish).
+        status_interval: seconds until a connection's next status poll (a sweep with the hint
+            `STATUS_POLL`, between its full sweeps), asked after each sweep; None: no status polls.
         """
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -149,6 +155,7 @@ class Engine:
         self.shutdown_timeout_s = shutdown_timeout_s
         self.max_pending_hints = max_pending_hints
         self.metrics = metrics or EngineMetrics()
+        self.status_interval = status_interval
         self._conns: dict[str, _Conn] = {}
         self._mutex = threading.Lock()
         self._slots = asyncio.Semaphore(max_concurrent)
@@ -172,6 +179,7 @@ class Engine:
             st.wake = asyncio.Event()
             st.requested_at = None
             st.next_due = st.backoff_until = 0.0
+            st.status_due = None
             st.task = None
 
     # -- intake ---------------------------------------------------------------------------------
@@ -301,18 +309,21 @@ class Engine:
         try:
             while not self._stopping and not st.retired:
                 now = loop.time()
+                status_poll = False
                 if st.backoff_until > now:
                     deadline = st.backoff_until  # hints wait out the backoff too
                 else:
                     deadline = st.next_due
                     if st.requested_at is not None:
                         deadline = min(deadline, st.requested_at + self.debounce_s)
+                    if st.status_due is not None and st.status_due < deadline:
+                        deadline, status_poll = st.status_due, True
                 if deadline > now:
                     st.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(st.wake.wait(), deadline - now)
                     continue
-                await self._execute(st, scheduled=True)
+                await self._execute(st, scheduled=True, extra=(STATUS_POLL,) if status_poll else ())
         finally:
             if st.retired:
                 with self._mutex:
@@ -344,15 +355,28 @@ class Engine:
                 return None
             finally:
                 st.running = False
+                self._plan_status_poll(st)
             self._succeeded(st, hints, report, loop.time() - started)
             return report
+
+    def _plan_status_poll(self, st: _Conn) -> None:
+        """After any sweep of `st`: when its next status poll is due, by the rule of `sync/status_poll.py`."""
+        if self.status_interval is None:
+            return
+        try:
+            every = self.status_interval(st.id)
+        except Exception as exc:  # the rule reads the store: a blink must not stop the connection's sweeps
+            log.warning("engine.status_interval_failed", connection=st.id, error=type(exc).__name__)
+            every = None
+        st.status_due = None if every is None else _loop_time() + every
 
     def _succeeded(self, st: _Conn, hints: list[Hint], report: SweepReport | None, seconds: float) -> None:
         now_wall = datetime.now(UTC)
         st.sweeps += 1
         st.failures = 0
         st.backoff_until = 0.0
-        st.next_due = _loop_time() + self.interval_s
+        if hints != [STATUS_POLL]:  # a status poll leaves the full sweep where it was
+            st.next_due = _loop_time() + self.interval_s
         st.last_sweep_at = st.last_success_at = now_wall
         st.last_error = None
         st.last_report = report
@@ -426,6 +450,8 @@ class Engine:
             st = self._conns.get(connection_id)
             if st is None:
                 st = self._conns[connection_id] = _Conn(connection_id)
+        if self.status_interval is not None:  # asked for now: Visma's status side is read too
+            hints = [*hints, FULL_SWEEP, STATUS_POLL]
         report = await self._execute(st, scheduled=False, extra=hints)
         return report if report is not None else SweepReport(connection_id)
 

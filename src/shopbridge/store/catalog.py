@@ -64,20 +64,25 @@ class OrderLines:
 
     def record(self, connection_id: int, order_id: str, quantities: Mapping[str, Decimal]) -> None:
         """Record an order's SKU quantities once (later calls for the same order change nothing)."""
+        self.record_many(connection_id, {order_id: quantities})
+
+    def record_many(self, connection_id: int, orders: Mapping[str, Mapping[str, Decimal]]) -> None:
+        """`record` for many orders (order id → SKU quantities) in one transaction."""
         with self._session() as s:
-            for sku, qty in quantities.items():
-                insert_ignore(
-                    s,
-                    OrderLine,
-                    {
-                        "connection_id": connection_id,
-                        "starweb_order_id": str(order_id),
-                        "sku": sku,
-                        "quantity": qty,
-                        "recorded_at": utcnow(),
-                    },
-                    keys=("connection_id", "starweb_order_id", "sku"),
-                )
+            for order_id, quantities in orders.items():
+                for sku, qty in quantities.items():
+                    insert_ignore(
+                        s,
+                        OrderLine,
+                        {
+                            "connection_id": connection_id,
+                            "starweb_order_id": str(order_id),
+                            "sku": sku,
+                            "quantity": qty,
+                            "recorded_at": utcnow(),
+                        },
+                        keys=("connection_id", "starweb_order_id", "sku"),
+                    )
 
     def forget_untransferred(self, connection_id: int, order_id: str) -> None:
         """Forget the lines of an order cancelled in the shop before it went to Visma (nothing to hold)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .schema import Base, utcnow
@@ -165,6 +165,18 @@ class StatusEvents:
                 )
             )
             return {str(v): int(c) for v, c in rows}
+
+    def last_recorded(self, connection_ids: list[int]) -> dict[int, datetime]:
+        """Per connection: when its latest status event was recorded (a change seen in Visma)."""
+        if not connection_ids:
+            return {}
+        with self._session() as s:
+            rows = s.execute(
+                select(StatusEvent.connection_id, func.max(StatusEvent.created_at))
+                .where(StatusEvent.connection_id.in_(connection_ids))
+                .group_by(StatusEvent.connection_id)
+            )
+            return {int(c): last for c, last in rows if last is not None}
 
     def orders_with(
         self, connection_id: int, events: tuple[str, ...], *, states: tuple[str, ...] | None = None

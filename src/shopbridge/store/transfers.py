@@ -37,7 +37,7 @@ is ``BEGIN IMMEDIATE``. Two workers never get the same row.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.models import Warning
 
 from .bindings import Bindings
+from .events import StatusEvent
 from .leases import Lease, Leases, holder_dead
 from .schema import DUE_STATES, Connection, Transfer, TransferState, Usage, utcnow
 from .sql import SessionFactory, insert_ignore
@@ -220,6 +221,39 @@ class Transfers:
                 row.next_attempt_at = now
                 row.updated_at = now
             return row
+
+    def add_pending(
+        self,
+        connection_id: int,
+        orders: Mapping[str, dict[str, Any] | None],
+        *,
+        document_type: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """`upsert_pending` for many new orders (order id → facts) in one transaction: rows that exist
+        already are left as they are (discovery's batches; one commit instead of one per order)."""
+        now = now or utcnow()
+        with self._session() as s:
+            for oid, facts in orders.items():
+                insert_ignore(
+                    s,
+                    Transfer,
+                    {
+                        "connection_id": connection_id,
+                        "entity_type": "order",
+                        "starweb_order_id": str(oid),
+                        "starweb_order_number": str(oid),
+                        "state": TransferState.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "warnings": [],
+                        "document_type": document_type,
+                        "created_at": now,
+                        "updated_at": now,
+                        **(facts or {}),
+                    },
+                    keys=("connection_id", "entity_type", "starweb_order_id"),
+                )
 
     # ------------------------------------------------------------------ claiming
 
@@ -429,11 +463,17 @@ class Transfers:
         the orders in flight (:meth:`quota_used`) and, when there is room, records ``intent_key``
         exactly like :meth:`record_intent`: the recorded intent IS the reservation, so two workers can
         never both take the last order, and a crashed attempt frees its place (its row leaves
-        ``in_progress``). ``limit`` None means no quota. Refused, nothing changes: the caller parks the
-        order with ``mark_waiting(..., state=WAITING_FOR_QUOTA)``. Fenced by the claim.
+        ``in_progress``). ``limit`` None means no quota (one short transaction, nothing counted). Refused,
+        nothing changes: the caller parks the order with ``mark_waiting(..., state=WAITING_FOR_QUOTA)``.
+        Fenced by the claim.
         """
         month = month or month_of()
         now = now or utcnow()
+        if limit is None:  # no quota: nothing to count or serialise (`used` is not counted: 0)
+            with self._session() as s:
+                row = self._load(s, transfer, require_claim=True)
+                self._set_intent(row, intent_key, document_type=document_type, replace=False, now=now)
+                return QuotaCheck(True, 0, None, month)
         with self._session() as s:
             row = self._load(s, transfer, require_claim=True)
             root = _shop_group(s, row.connection_id)[0]
@@ -846,6 +886,35 @@ class Transfers:
                 q = q.where(Transfer.connection_id == connection_id)
             found = {state: int(n) for state, n in s.execute(q)}
         return {st.value: found.get(st.value, 0) for st in TransferState}
+
+    def document_activity(self, connection_ids: Sequence[int]) -> dict[int, tuple[int, datetime | None]]:
+        """Per connection: how many of its transfers have a Visma document whose status may still change
+        (transferred or needs review, not paid, cancelled or voided yet), and when the latest of them
+        was created or changed."""
+        if not connection_ids:
+            return {}
+        states = [TransferState.TRANSFERRED.value, TransferState.NEEDS_REVIEW.value]
+        settled = (
+            select(StatusEvent.id)
+            .where(
+                StatusEvent.connection_id == Transfer.connection_id,
+                StatusEvent.starweb_order_id == Transfer.starweb_order_id,
+                StatusEvent.event.in_(("paid", "cancelled", "void")),
+            )
+            .exists()
+        )
+        with self._session() as s:
+            rows = s.execute(
+                select(Transfer.connection_id, func.count(), func.max(Transfer.updated_at))
+                .where(
+                    Transfer.connection_id.in_(list(connection_ids)),
+                    Transfer.state.in_(states),
+                    Transfer.visma_document_id.is_not(None),
+                    ~settled,
+                )
+                .group_by(Transfer.connection_id)
+            )
+            return {int(c): (int(n), last) for c, n, last in rows}
 
     def in_doubt(self, connection_id: int | None = None) -> int:
         """Transfers whose intent is recorded but whose Visma document is not: the document may exist

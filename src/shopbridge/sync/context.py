@@ -80,6 +80,9 @@ class ConnectionContext:
     cache: dict[str, Any] = field(default_factory=dict)  # reference data kept between sweeps
     plugins: Plugins = None  # type: ignore[assignment]  # built once: default the settings' mappings only
     lease: Any = None  # the connection's sweep lease while a sweep holds it (`sync.sweep_lease`)
+    # a runner polls Visma's status changes on their own schedule (`sync/status_poll.py`): the full
+    # sweep then leaves that to the status polls (the CLI's `sync` reads everything every time)
+    status_polls: bool = False
 
     def __post_init__(self) -> None:
         if self.plugins is None:

@@ -20,6 +20,7 @@ from shopbridge.sync.orders import OrderFlow
 from shopbridge.sync.shop_catalog import ShopCatalogFlow
 from shopbridge.sync.shops import inherited_ids_reason, inherited_status_ids, reference_clash
 from shopbridge.sync.status import StatusFlow
+from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL
 from shopbridge.sync.sweep_lease import SweepBusy, sweep_lease
 
 # orders first: they record what the shop sold, which the stock written to the shop holds back;
@@ -58,6 +59,11 @@ async def _sweep_flows(
     if clash:
         report.add("config_error", "reference_prefix", clash)
         return report
+    if hints and all(h == STATUS_POLL for h in hints):  # a status poll: Visma's changes only
+        report.merge(await StatusFlow(ctx, on_progress=on_progress).sweep(hints))
+        return report
+    # the status flow sees the poll hint (it reads Visma's side then); the other flows see real hints
+    others = [h for h in hints or [] if h not in (STATUS_POLL, FULL_SWEEP)] or None
     inherited = inherited_status_ids(ctx.store, ctx.connection)
     for flow in FLOWS:
         if flow is OrderFlow and "trigger_statuses" in inherited:  # ids of another shop: nothing to start
@@ -67,5 +73,5 @@ async def _sweep_flows(
             )
             report.add("config_error", "trigger_statuses", reason)
             continue
-        report.merge(await flow(ctx, on_progress=on_progress).sweep(hints))
+        report.merge(await flow(ctx, on_progress=on_progress).sweep(hints if flow is StatusFlow else others))
     return report

@@ -94,6 +94,63 @@ CANCELLED_CODES = {"canceled", "cancelled"}
 ADJUSTMENT_TEXT = "Öresjustering"
 
 
+class _Pipeline:
+    """Discovery and the transfer workers of one sweep side by side.
+
+    Workers start on the first discovered batch instead of after the last page. Once `ahead` new
+    orders wait for a worker, discovery pauses until only `low` do, or until the workers take none
+    for a second (they wait for Visma's rate window: the listing's work costs nothing then). Visma's
+    window repeats the pace of a sweep's first creates in every later minute (a slot frees one window
+    after it was taken), so those go without the listing's work between them.
+    """
+
+    def __init__(self, *, discovering: bool, ahead: int, low: int) -> None:
+        self.discovering = discovering
+        self.ahead = ahead
+        self.low = low
+        self.workers = 0
+        self._waiting: set[str] = set()
+        self._takes = 0
+        self._batch = asyncio.Event()  # replaced (and the old one set) with each batch
+        self._room = asyncio.Event()
+
+    def next_batch(self) -> asyncio.Event:
+        return self._batch
+
+    def _wake(self) -> None:
+        self._batch, old = asyncio.Event(), self._batch
+        old.set()
+
+    async def found(self, order_ids: list[str]) -> None:
+        """Discovery: a batch is in; wait while enough of the found orders wait for a worker."""
+        self._waiting.update(order_ids)
+        self._wake()
+        if len(self._waiting) < self.ahead:
+            return
+        while len(self._waiting) > self.low and self.workers > 0:
+            self._room.clear()
+            takes = self._takes
+            try:
+                await asyncio.wait_for(self._room.wait(), 1.0)
+            except TimeoutError:
+                if self._takes == takes:  # the workers wait for the rate limit: list on meanwhile
+                    return
+
+    def taken(self, order_id: str) -> None:
+        self._takes += 1
+        self._waiting.discard(order_id)
+        if len(self._waiting) <= self.low:
+            self._room.set()
+
+    def worker_done(self) -> None:
+        self.workers -= 1
+        self._room.set()
+
+    def finished(self) -> None:
+        self.discovering = False
+        self._wake()
+
+
 class OrderInputError(Exception):
     """The order cannot be transferred as it is; the message says what to fix, in one sentence."""
 
@@ -212,32 +269,53 @@ class OrderFlow:
         self.ref.mark_stale()
         fetched: dict[str, Any] = {}
         order_hints = [h for h in hints or [] if h.kind == "order"]
+        pipe = _Pipeline(discovering=not order_hints, ahead=DISCOVERY_BATCH, low=DISCOVERY_BATCH // 4)
+
+        async def discovery() -> None:
+            try:
+                await self.discover(fetched, report, on_batch=pipe.found)
+            finally:
+                pipe.finished()
+
         if order_hints:
             for hint in order_hints:
                 await self._discover_one(hint.ref, fetched)
-        else:
-            await self.discover(fetched, report)
 
         async def worker() -> None:
             # claim one order when this slot starts on it: a kill costs an attempt only on what ran
-            while True:
-                try:
-                    due = self.store.transfers.claim_due(
-                        self.ctx.id, limit=1, worker=lease.holder, fence=lease
-                    )
-                except LeaseLost:
-                    report.add("lease_lost")
-                    return
-                if not due:
-                    return
-                if self.on_progress:
-                    self.on_progress("found", 1)
-                t = due[0]
-                await self.transfer(t, fetched.pop(t.starweb_order_id, None), report)
-                if self.on_progress:
-                    self.on_progress("done", 1)
+            try:
+                while True:
+                    ready = pipe.next_batch()  # taken before the claim: a batch added meanwhile wakes us
+                    try:
+                        due = self.store.transfers.claim_due(
+                            self.ctx.id, limit=1, worker=lease.holder, fence=lease
+                        )
+                    except LeaseLost:
+                        report.add("lease_lost")
+                        return
+                    if not due:
+                        if pipe.discovering:
+                            await ready.wait()
+                            continue
+                        return
+                    if self.on_progress:
+                        self.on_progress("found", 1)
+                    t = due[0]
+                    pipe.taken(t.starweb_order_id)
+                    await self.transfer(t, fetched.pop(t.starweb_order_id, None), report)
+                    if self.on_progress:
+                        self.on_progress("done", 1)
+            finally:
+                pipe.worker_done()
 
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        tasks = [worker() for _ in range(self.concurrency)]
+        pipe.workers = len(tasks)
+        if not order_hints:
+            tasks.append(discovery())
+        # every task ends before the sweep does (a failed listing lets the started orders finish)
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         if not order_hints:  # a full sweep; a hinted one stays as quick as a hook needs
             await self._watch_edits(report)
         report.api_calls = self.ctx.api_calls - calls_before
@@ -260,8 +338,17 @@ class OrderFlow:
                 "error", "changed orders", f"internal error looking for changed orders ({error_line(exc)})"
             )
 
-    async def discover(self, fetched: dict[str, Any], report: SweepReport) -> None:
-        """Make sure every qualifying order has a transfer row; repair missing write-backs."""
+    async def discover(
+        self,
+        fetched: dict[str, Any],
+        report: SweepReport,
+        *,
+        on_batch: Callable[[list[str]], Awaitable[None]] | None = None,
+    ) -> None:
+        """Make sure every qualifying order has a transfer row; repair missing write-backs.
+
+        `on_batch(order_ids)` is awaited after each batch with the orders it left to transfer.
+        """
         ids, unknown = await self.ref.status_ids(self.settings.trigger_statuses)
         if unknown:
             report.add("config_error", "settings", f"unknown trigger statuses: {', '.join(unknown)}")
@@ -279,33 +366,37 @@ class OrderFlow:
                 if self._qualifies(wire, ids):
                     page.append(wire)
                 if len(page) >= DISCOVERY_BATCH:
-                    await self._intake(page, fetched, report)
+                    todo = await self._intake(page, fetched, report)
                     page = []
+                    if on_batch is not None:
+                        await on_batch(todo)
         await self._intake(page, fetched, report)
 
     async def _intake(
         self, wires: list[dict[str, Any]], fetched: dict[str, Any], report: SweepReport
-    ) -> None:
-        """Transfer rows for qualifying orders not seen before (one query for the whole batch)."""
+    ) -> list[str]:
+        """Transfer rows for qualifying orders not seen before (one query for the whole batch); the ids
+        of the batch's orders left to transfer."""
         known = self.store.transfers.by_orders(self.ctx.id, (str(w["orderId"]) for w in wires))
+        new = {str(w["orderId"]): w for w in wires if str(w["orderId"]) not in known}
+        if new:  # one transaction each for the batch's new rows and their lines
+            self.store.order_lines.record_many(self.ctx.id, {o: sku_quantities(w) for o, w in new.items()})
+            facts = {oid: order_facts(w) for oid, w in new.items()}
+            self.store.transfers.add_pending(self.ctx.id, facts, document_type=self.settings.document_type)
         for wire in wires:
             oid = str(wire["orderId"])
             t = known.get(oid)
             if t is None:
-                t = self.store.transfers.upsert_pending(
-                    self.ctx.id,
-                    oid,
-                    starweb_order_number=oid,
-                    document_type=self.settings.document_type,
-                    facts=order_facts(wire),
-                )
-                self.store.order_lines.record(self.ctx.id, oid, sku_quantities(wire))
+                fetched[oid] = wire
+                report.add("seen")
+                continue
             if t.state == TransferState.TRANSFERRED:
                 if t.visma_document_id and external_service(wire, SERVICE_NAME) is None:
                     await self.write_back(t, t.visma_document_id, t.visma_document_number, report)
             elif t.state in (TransferState.PENDING, TransferState.IN_PROGRESS, TransferState.IN_DOUBT):
                 fetched[oid] = wire
             report.add("seen")
+        return list(new)
 
     async def _discover_one(self, order_id: str, fetched: dict[str, Any]) -> None:
         ids, _ = await self.ref.status_ids(self.settings.trigger_statuses)
@@ -760,8 +851,8 @@ class OrderFlow:
 
     async def _private_prices_include_vat(self) -> bool:
         settings = self.ctx.cache.get("company_settings")
-        if settings is None:
-            settings = await self.ctx.visma.company_settings.get()
+        if settings is None:  # read once, also when the sweep's workers all ask at its start
+            settings = await self.ref.once("company_settings", self.ctx.visma.company_settings.get)
             self.ctx.cache["company_settings"] = settings
         return bool(getattr(settings, "ShowPricesExclVatPC", False))
 

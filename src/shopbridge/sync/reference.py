@@ -8,6 +8,7 @@ every few minutes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -79,15 +80,30 @@ class ReferenceData:
     _article_cursor: datetime | None = None
     _articles_fresh: bool = False
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
+    _loading: dict[str, asyncio.Future[Any]] = field(default_factory=dict)  # loads under way, by name
 
     async def cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
-        """`load()`'s value, kept for a few minutes under `name`."""
+        """`load()`'s value, kept for a few minutes under `name`; loaded once however many ask at once."""
         hit = self._small.get(name)
         if hit and time.monotonic() - hit[0] < SMALL_LIST_TTL_S:
             return hit[1]
-        value = await load()
-        self._small[name] = (time.monotonic(), value)
-        return value
+
+        async def fetch() -> T:
+            value = await load()
+            self._small[name] = (time.monotonic(), value)
+            return value
+
+        return await self.once(name, fetch)
+
+    async def once(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        """Run `load` once for every caller that asks while it runs (a sweep's workers start together)."""
+        running = self._loading.get(name)
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            running = self._loading[name] = asyncio.ensure_future(load())
+            running.add_done_callback(
+                lambda f: self._loading.pop(name, None) if self._loading.get(name) is f else None
+            )
+        return await asyncio.shield(running)
 
     def forget(self, name: str) -> None:
         self._small.pop(name, None)
@@ -198,11 +214,15 @@ class ReferenceData:
 
     async def refresh_articles(self) -> None:
         """Load all articles the first time, then only those changed since the last cursor."""
-        page = await self.visma.articles.changed_since(self._article_cursor, model=ArticleRecord)
-        for article in page.items:
-            self.remember_article(article)
-        self._article_cursor = page.cursor
-        self._articles_fresh = True
+
+        async def load() -> None:
+            page = await self.visma.articles.changed_since(self._article_cursor, model=ArticleRecord)
+            for article in page.items:
+                self.remember_article(article)
+            self._article_cursor = page.cursor
+            self._articles_fresh = True
+
+        await self.once("articles", load)
 
     async def article(self, number: str) -> ArticleRef | None:
         """The Visma article whose number equals `number` (case and blanks ignored)."""

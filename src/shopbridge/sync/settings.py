@@ -346,6 +346,12 @@ class ConnectionSettings(BaseModel):
 
     # engine
     poll_interval_s: float = Field(60.0, ge=1.0)
+    status_poll_budget_per_min: int = Field(
+        60,
+        ge=1,
+        le=600,
+        description="Visma calls per minute that status polls of all connections of one Visma app may use",
+    )
     max_attempts: int = Field(8, ge=1, description="Automatic retries before an order waits for a person")
     totals_tolerance: Decimal = Field(Decimal("0.01"), description="Allowed rounding difference per figure")
     order_concurrency: int = Field(8, ge=1, le=64, description="Orders of one connection worked on at once")

@@ -70,6 +70,7 @@ from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.orders import CANCELLED_CODES, _explain, crash_point
 from shopbridge.sync.reference import ReferenceData
 from shopbridge.sync.shops import ShopScope, inherited_ids_reason, inherited_status_ids
+from shopbridge.sync.status_poll import STATUS_POLL, budget_limiter, is_hot
 from shopbridge.visma.client import parse_server_time
 from shopbridge.visma.odata import odata_eq
 
@@ -127,6 +128,7 @@ class StatusFlow:
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
         self.scope = ShopScope(ctx)
         self._server_now: datetime | None = None
+        self._budget: Any = None  # a status poll's Visma reads come out of the client's polling budget
         # status ids are per shop: what a further shop inherits as ids cannot work in its own shop
         self.inherited = inherited_status_ids(ctx.store, ctx.connection)
         self.status_map = {} if "status_map" in self.inherited else self.settings.status_map
@@ -148,15 +150,28 @@ class StatusFlow:
                     reason = inherited_ids_reason(self.ctx.connection, parent, key, self.inherited[key])
                     report.add("config_error", key, reason + "; until then it gets no status feedback")
         transfers = self._transfers()
+        # a status poll (`sync/status_poll.py`) reads Visma's side only; with status polls on their own
+        # schedule, the full sweep reads the shop's side only; otherwise (the CLI) a sweep reads both
+        polled = STATUS_POLL in (hints or [])
+        visma_side = polled or not self.ctx.status_polls
+        shop_side = not (hints and all(h == STATUS_POLL for h in hints))
+        if polled:
+            self._budget = budget_limiter(
+                self.ctx.visma.oauth.client_id, self.settings.status_poll_budget_per_min
+            )
         if transfers:
             by_doc = {str(t.visma_document_id): t for t in transfers}
             by_ref = {t.intent_key: t for t in transfers if t.intent_key}
             try:
-                if any(t.document_type == "order" for t in transfers):
-                    await self._poll_orders(by_doc, report)
-                await self._poll_invoices(by_doc, by_ref, report)
-                await self._check_deleted(transfers, report)
-                await self._shop_side(transfers, report)
+                if visma_side:
+                    orders, invoices = self._endpoints(transfers, polled)
+                    if orders:
+                        await self._poll_orders(by_doc, report)
+                    if invoices:
+                        await self._poll_invoices(by_doc, by_ref, report)
+                    await self._check_deleted(transfers, report)
+                if shop_side:
+                    await self._shop_side(transfers, report)
             except ApiError as exc:  # detection resumes from the same cursors next sweep
                 reason, _ = _explain(exc)
                 log.warning("status.detect_failed", error=reason)
@@ -188,7 +203,38 @@ class StatusFlow:
         report.add("needs_review", t.starweb_order_id, reason)
 
     # ------------------------------------------------------------------ detection
+    def _endpoints(self, transfers: list[Transfer], polled: bool) -> tuple[bool, bool]:
+        """Which of Visma's lists a sweep reads: `orders` while an order of ours is not invoiced yet,
+        `invoices` while a draft may be converted or an invoice paid or credited; a status poll of a
+        connection that is not hot reads one of them at a time. A full read (not a status poll) reads
+        both, so the cursors stay fresh."""
+        has_orders = any(t.document_type == "order" for t in transfers)
+        if not polled:
+            return has_orders, True
+        invoiced = self.events.orders_with(self.ctx.id, ("invoiced",))
+        settled = self.events.orders_with(self.ctx.id, ("paid", "cancelled", "void"))
+        orders = any(t.document_type == "order" and t.starweb_order_id not in invoiced for t in transfers)
+        invoices = any(
+            t.starweb_order_id not in settled
+            and (t.document_type != "order" or t.starweb_order_id in invoiced)
+            for t in transfers
+        )
+        if orders and invoices and not is_hot(self.events.last_recorded([self.ctx.id]).get(self.ctx.id)):
+            # a quiet poll reads one list, the one read longest ago: each list every other poll, so a
+            # poll costs one call, as two lists a minute cost before
+            orders_at = parse_server_time(self.store.cursors.get(self.ctx.id, CURSOR_ORDERS))
+            invoices_at = parse_server_time(self.store.cursors.get(self.ctx.id, CURSOR_INVOICES))
+            read_orders = orders_at is None or (invoices_at is not None and orders_at <= invoices_at)
+            return read_orders, not read_orders
+        return orders, invoices
+
+    async def _spend(self) -> None:
+        """Take one call from the polling budget (waits when the Visma client's polls spent it)."""
+        if self._budget is not None:
+            self._budget.release(await self._budget.acquire())
+
     async def _poll_orders(self, by_doc: dict[str, Transfer], report: SweepReport) -> None:
+        await self._spend()
         since = parse_server_time(self.store.cursors.get(self.ctx.id, CURSOR_ORDERS))
         page = await self.ctx.visma.orders.changed_since(since, lag_s=LAG_S if since else 0)
         for order in page.items:
@@ -210,6 +256,7 @@ class StatusFlow:
     async def _poll_invoices(
         self, by_doc: dict[str, Transfer], by_ref: dict[str, Transfer], report: SweepReport
     ) -> None:
+        await self._spend()
         since = parse_server_time(self.store.cursors.get(self.ctx.id, CURSOR_INVOICES))
         page = await self.ctx.visma.invoices.changed_since(
             since, lag_s=LAG_S if since else 0, since_param="modifiedSinceUtc"
