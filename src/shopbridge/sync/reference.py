@@ -159,9 +159,7 @@ class ReferenceData:
             if where == "eu"
             else ("ForeignSalesVatExemptOutsideEuAccountNumber", "ForeignSalesVatExemptWithinEuAccountNumber")
         )
-        codings = await self.cached(
-            "coding_records", self.visma.article_account_codings.list, visma=True
-        )
+        codings = await self.cached("coding_records", self.visma.article_account_codings.list, visma=True)
         fits = [
             c
             for c in codings

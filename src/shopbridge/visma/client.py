@@ -49,7 +49,6 @@ from shopbridge.http import (
 from shopbridge.visma import wire
 from shopbridge.visma.errors import VismaNotFoundError, from_body
 from shopbridge.visma.oauth import TokenSet, VismaOAuth
-from shopbridge.visma.shared_reads import shared_read
 from shopbridge.visma.odata import odata_and, odata_datetime, odata_eq, odata_gt
 from shopbridge.visma.schemas import (
     Article,
@@ -76,6 +75,7 @@ from shopbridge.visma.schemas import (
     VatCode,
     VatCodeRate,
 )
+from shopbridge.visma.shared_reads import shared_read
 from shopbridge.visma.wire import VismaModel
 
 DEFAULT_API_BASE = "https://eaccountingapi.vismaonline.com/v2"

@@ -6,8 +6,9 @@ list rows, orders and invoices by `ModifiedUtc`). A read one shop made a moment 
 - a read is kept `SHARED_READ_TTL_S` seconds, keyed by (company, path, model, query without the
   cursor); while it is being made, the other shops' requests for it wait for it instead of reading;
 - it serves a request whose own start (cursor minus lag) is not before the read's start (what was
-  read covers what is asked) and whose cursor is before the read's, filtered to the items changed after the request's start, with the
-  read's cursor: what changed after the read is read on the next poll, so nothing is skipped;
+  read covers what is asked) and whose cursor is before the read's, filtered to the items changed
+  after the request's start, with the read's cursor: what changed after the read is read on the
+  next poll, so nothing is skipped;
 - it serves each reader once: a shop polling again reads afresh (and its read is then the one
   shared), so a shop never sees the same old answer twice; incomplete reads are not shared.
 
