@@ -96,7 +96,6 @@ async def sweep(store: Store, k: int) -> dict[str, Any]:
         report = await sweep_connection(ctx)
         seconds = time.perf_counter() - t0
         sw, vi = Counter(ctx.starweb.calls), Counter(ctx.visma.calls)
-        print("DEBUG", k, dict(vi), file=sys.stderr)
     finally:
         await ctx.aclose()
     written = [key for key, n in sw.items() if split(Counter({key: 1}))["writes"] for _ in range(n)]
