@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SHARED_READ_TTL_S = 20.0
+SHARED_READ_TTL_S = 10.0
 """How long a read serves the company's other shops (the most their view can lag behind one poll)."""
 
 
