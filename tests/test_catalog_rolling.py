@@ -42,9 +42,10 @@ async def test_full_check_reads_a_rolling_slice_and_finds_visma_drift_in_time(en
     for i in range(PRODUCTS):
         made = await env.new_product(f"Tröja {i}", [variant(f"ROLL-{i:02d}{c}", 40) for c in "SM"])
         ids.add(int(made["productId"]))
-    await asyncio.sleep(SETTLED_S + 1)  # the shop's clock past the newest second: the cursor moves past it
     plan, done, _ = await env.plan_out(full=True)  # the initial sync reads everything
     assert plan.counts["create"] == 2 * PRODUCTS and "failed" not in done, plan.counts
+    await asyncio.sleep(SETTLED_S + 2)  # the shop's clock past the newest second: the cursor moves past it
+    await full_check(env)  # reads what was modified in the cursor's second, then moves the cursor on
 
     env.visma_admin("/articles/price", {"Number": "ROLL-07M", "NetPrice": "1.00"})  # drift in Visma
     reads: list[set[int]] = []
