@@ -15,6 +15,10 @@ them: the root connection with the Visma consent (preset erp-master), the other 
 4. One sweep of every shop, all at once: sweep time, API calls per shop split into reads and writes;
    goal: writes only for the changed variants in each shop (write calls == C × shops, each one a
    stock write of a changed variant), and the shops show the new stock.
+5. Visma reads per sweep of the company: the shops of one company share its Visma change lists and
+   reference lists (`visma/shared_reads.py`), so the sweep of step 4 reads Visma as often as the
+   sweep of a one-shop company. The one-shop company is connection "solo" (its own Visma consent on
+   the same sandbox company, shop 1's products again), swept right after step 4; goal: equal reads.
 
 Run: python bench/multishop.py [--quick]   (--quick: 3 shops × 200 products, a smoke run)
 """
@@ -43,6 +47,7 @@ LATENCY_MS = 50
 STARWEB_LIMIT = 100_000  # Starweb's limit is undocumented; as the other benches, effectively off
 VISMA_LIMIT = d.VISMA_RATE_LIMIT  # 600 per minute per endpoint, enforced by the sandbox
 ROOT = "bench"
+SOLO = "solo"  # a company of one shop (shop 1 of the sandbox), for the reads of a one-shop sweep
 PREFIX = "MS"
 STOCK = 10
 CHANGED = 25
@@ -62,7 +67,9 @@ def split(calls: Counter[str]) -> dict[str, int]:
     return out
 
 
-def shop_name(k: int) -> str:
+def shop_name(k: int | str) -> str:
+    if isinstance(k, str):
+        return k
     return ROOT if k == 1 else f"{ROOT}-{k}"
 
 
@@ -70,7 +77,7 @@ def limits() -> dict[str, Any]:
     return {"starweb_rate_limit": STARWEB_LIMIT, "visma_rate_limit": VISMA_LIMIT}
 
 
-async def initial_sync(store: Store, k: int) -> dict[str, Any]:
+async def initial_sync(store: Store, k: int | str) -> dict[str, Any]:
     ctx = open_context(store, shop_name(k), **limits())
     try:
         t0 = time.perf_counter()
@@ -88,7 +95,7 @@ async def initial_sync(store: Store, k: int) -> dict[str, Any]:
         await ctx.aclose()
 
 
-async def sweep(store: Store, k: int) -> dict[str, Any]:
+async def sweep(store: Store, k: int | str) -> dict[str, Any]:
     """One sweep of every flow of shop k, as the engine makes it; its calls by kind."""
     ctx = open_context(store, shop_name(k), **limits())
     try:
@@ -176,6 +183,13 @@ async def run(
             client_secret=d.STARWEB_CLIENT_SECRET,
             shop_of=ROOT,
         )
+    await connect_sandboxes(
+        store,
+        SOLO,
+        starweb_url=starweb.url,
+        visma_url=visma.url,
+        settings={"preset": "erp-master", "reference_prefix": "SOLO"},
+    )
     print(f"{shops} shops × {products} products seeded and connected; initial sync ...", file=sys.stderr)
 
     # 1. initial sync, every shop at once
@@ -185,6 +199,8 @@ async def run(
     failed = sum(r["done"].get("failed", 0) for r in initial)
     initial_writes = sum(r["starweb"]["writes"] for r in initial)
     print(f"  initial sync {initial_s:.1f} s: {initial[0]['plan']} per shop", file=sys.stderr)
+    solo_initial = await initial_sync(store, SOLO)
+    assert not solo_initial["done"].get("failed"), solo_initial
     await asyncio.sleep(2)
 
     # 2. nothing changed
@@ -193,6 +209,7 @@ async def run(
     unchanged_s = time.perf_counter() - t0
     unchanged_writes = sum(r["starweb"]["writes"] + r["visma"]["writes"] for r in unchanged)
     print(f"  unchanged sweep {unchanged_s:.1f} s, {unchanged_writes} writes", file=sys.stderr)
+    await sweep(store, SOLO)  # settles the one-shop company too
 
     # 3. one stock change set in Visma
     numbers = [f"{PREFIX}-{i:06d}" for i in range(1, products + 1, max(1, products // CHANGED))][:CHANGED]
@@ -218,6 +235,10 @@ async def run(
         r["duplicate_writes"] = len(r["starweb_writes"]) - len(set(r["starweb_writes"]))
         if r["unexpected_writes"] or r["missing_writes"] or r["duplicate_writes"] or r["visma"]["writes"]:
             only_changed = False
+    # 5. the one-shop company's sweep (shop 1 again, right already: its Visma reads are the figure)
+    solo = await sweep(store, SOLO)
+    visma_reads_company = sum(r["visma"]["reads"] for r in after)
+    visma_reads_one = solo["visma"]["reads"]
     stocks = await asyncio.gather(*(shop_stock(starweb, k, store, changed_ids) for k in range(1, shops + 1)))
     stock_right = all(s == want_by_id for s in stocks)
 
@@ -247,6 +268,8 @@ async def run(
         ("write calls, all shops", sum(writes), goal_per_shop * shops),
         ("read calls, all shops", sum(reads), None),
         ("API calls, all shops (incl. token)", total_calls, None),
+        ("Visma reads, sweep of a one-shop company", visma_reads_one, None),
+        (f"Visma reads, sweep of the {shops}-shop company", visma_reads_company, visma_reads_one),
         ("writes only for changed variants", "yes" if only_changed else "NO", "yes"),
         ("shops show the new stock", "yes" if stock_right else "NO", "yes"),
         ("bench wall time (s)", round(time.perf_counter() - started, 1), None),
@@ -285,6 +308,10 @@ async def run(
             "reads_per_shop": reads,
             "starweb_reads_per_shop": [r["starweb"]["reads"] for r in after],
             "visma_reads_per_shop": [r["visma"]["reads"] for r in after],
+            "visma_reads_per_sweep_1_shop": visma_reads_one,
+            f"visma_reads_per_sweep_{shops}_shops": visma_reads_company,
+            "visma_reads_per_sweep_goal": visma_reads_one,
+            "visma_reads_independent_of_shops": visma_reads_company <= visma_reads_one,
             "write_calls_total": sum(writes),
             "write_calls_total_goal": goal_per_shop * shops,
             "read_calls_total": sum(reads),

@@ -38,6 +38,7 @@ from shopbridge.sync.catalog import (
     duplicates,
     next_cursor,
     parse_ref,
+    parse_time,
     read_shop,
     shop_variant,
 )
@@ -50,6 +51,8 @@ log = structlog.get_logger(__name__)
 ENTITY = "article"  # binding: Starweb "productId:variantId" -> Visma article id (number kept)
 CURSOR = "catalog_out.products_modified"
 TWINS = "catalog_out.twins"  # JSON {key: [refs]}: shop variants whose SKUs are equal but for case/blanks
+SLICE = "catalog_out.full_slice"  # the slice of products with several variants the next full check reads
+FULL_CHECK_SLICES = 6  # a sweep's full check reads the variants of 1/6 of those products (+ the changed)
 MAX_NUMBER = 40
 MAX_NAME = 50
 
@@ -91,15 +94,16 @@ class ArticleExportFlow(CatalogFlow):
         self.go_live = go_live
         self.carried = self.zeroed = 0
         since = None if full else self.store.cursors.get(self.ctx.id, CURSOR)
+        plan = CatalogPlan("starweb")
         variants, newest = await read_shop(
             self.ctx.starweb,
             language=self.settings.product_language,
             keep_products=self._keep_products,
             since=since,
             on_progress=(lambda n: self.on_progress("read", n)) if self.on_progress else None,
+            several_wanted=self._rolling_slice(plan) if full and self.scheduled else None,
         )
         variants += await self._retry_items({v.ref for v in variants}, hints)
-        plan = CatalogPlan("starweb")
         if variants:
             await self._plan_variants(variants, plan, full=full)
         if newest is not None:
@@ -116,6 +120,27 @@ class ArticleExportFlow(CatalogFlow):
                 "articles (correct the stock in Visma first if the shop's count is right)"
             )
         return plan
+
+    def _rolling_slice(self, plan: CatalogPlan) -> Callable[[Any], bool]:
+        """Which products with several variants a sweep's full check reads the variants of: those in
+        this check's slice (product id modulo `FULL_CHECK_SLICES`; the slice is stored and moved on
+        once the plan is done) and those modified since the `updatedSince` cursor (not read yet: the
+        full check moves the cursor past them), all before the first cursor. Each is compared with
+        Visma at least every `FULL_CHECK_SLICES` checks; the product list (one variant per product) is
+        read whole each time."""
+        stored = self.store.cursors.get(self.ctx.id, SLICE)
+        current = int(stored) % FULL_CHECK_SLICES if stored and stored.isdigit() else 0
+        after = parse_time(self.store.cursors.get(self.ctx.id, CURSOR))
+        value = str((current + 1) % FULL_CHECK_SLICES)
+        plan.commits.append(lambda: self.store.cursors.set(self.ctx.id, SLICE, value))
+
+        def wanted(product: Any) -> bool:
+            if after is None or int(product.productId or 0) % FULL_CHECK_SLICES == current:
+                return True
+            modified = parse_time(product.modifiedAt)
+            return modified is None or modified >= after
+
+        return wanted
 
     async def _retry_items(self, seen: set[str], hints: list[Hint] | None) -> list[ShopVariant]:
         """Variants that failed before (retried every sweep), hinted products and every product of a

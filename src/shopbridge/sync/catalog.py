@@ -109,10 +109,12 @@ async def read_shop(
     concurrency: int = 8,
     on_progress: Callable[[int], None] | None = None,
     keep_products: bool = False,
+    several_wanted: Callable[[Product], bool] | None = None,
 ) -> tuple[list[ShopVariant], datetime | None]:
     """The shop's variants (of products modified since `since`, or all) and the newest `modifiedAt` seen.
 
-    Product lists carry only the primary variant, so products with several variants cost one more call.
+    Product lists carry only the primary variant, so products with several variants cost one more call;
+    `several_wanted` (default: all) says which of them are read (a rolling full check reads a slice).
     `keep_products` keeps each product's wire form (with its meta data) on its rows, for plugins.
     """
     include = PRODUCT_INCLUDE + ",metaData" if keep_products else PRODUCT_INCLUDE
@@ -124,7 +126,8 @@ async def read_shop(
         if modified and (newest is None or modified > newest):
             newest = modified
         if product.hasSeveralVariants:
-            several.append(product)
+            if several_wanted is None or several_wanted(product):
+                several.append(product)
         elif product.primaryVariant is not None:
             rows.append(shop_variant(product, product.primaryVariant, language, keep=keep_products))
             if on_progress:
@@ -279,6 +282,7 @@ class CatalogFlow:
         self.settings = ctx.settings
         self.on_progress = on_progress
         self.ref: ReferenceData = ctx.cache.setdefault("reference", ReferenceData(ctx.starweb, ctx.visma))
+        self.scheduled = False
 
     @property
     def active(self) -> bool:
@@ -293,6 +297,7 @@ class CatalogFlow:
             return report
         calls = self.ctx.api_calls
         full = self._full_due()
+        self.scheduled = True  # a sweep's full check, not a plan a person asked for
         plan = await self.plan(full=full, hints=hints)
         done = await plan.apply()
         for action in plan.actions:

@@ -163,6 +163,8 @@ def open_context(
         visma_extra.setdefault("api_base", root.visma_api_base)
     if settings.visma_rate_scope == "company":  # the company is the connection holding the consent
         visma_extra.setdefault("rate_scope", f"company-{root.id}")
+    if len(store.connections.shops(conn.id)) > 1:  # several shops: the company's change lists read once
+        visma_extra.setdefault("shared_reads", ((store.url, root.id), conn.id))
     visma = VismaClient(visma_oauth(store, root), **visma_extra)
     plugins = Plugins.load(settings, data_dir=store.data_dir, visma=visma)
     return ConnectionContext(store, conn, settings, starweb, visma, worker=worker, plugins=plugins)

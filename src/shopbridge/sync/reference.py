@@ -23,6 +23,7 @@ from shopbridge.domain.money import normalize_rate
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.visma.client import VismaClient
 from shopbridge.visma.mapping import ArticleRef, visma_rate
+from shopbridge.visma.shared_reads import company_value, forget_value
 
 T = TypeVar("T")
 SMALL_LIST_TTL_S = 300.0
@@ -82,14 +83,21 @@ class ReferenceData:
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
     _loading: dict[str, asyncio.Future[Any]] = field(default_factory=dict)  # loads under way, by name
 
-    async def cached(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
-        """`load()`'s value, kept for a few minutes under `name`; loaded once however many ask at once."""
+    async def cached(self, name: str, load: Callable[[], Awaitable[T]], *, visma: bool = False) -> T:
+        """`load()`'s value, kept for a few minutes under `name`; loaded once however many ask at once.
+        A Visma list (`visma`) is loaded once for every shop of a company with several
+        (`visma.shared_reads.company_value`)."""
         hit = self._small.get(name)
         if hit and time.monotonic() - hit[0] < SMALL_LIST_TTL_S:
             return hit[1]
+        shared = getattr(self.visma, "shared_reads", None)
 
         async def fetch() -> T:
-            value = await load()
+            if visma and shared is not None:
+                company, reader = shared
+                value = await company_value((company, name), reader, load)
+            else:
+                value = await load()
             self._small[name] = (time.monotonic(), value)
             return value
 
@@ -107,6 +115,9 @@ class ReferenceData:
 
     def forget(self, name: str) -> None:
         self._small.pop(name, None)
+        shared = getattr(self.visma, "shared_reads", None)
+        if shared is not None:
+            forget_value((shared[0], name))
 
     # -- Starweb ----------------------------------------------------------------------------------
     async def order_statuses(self) -> list[Any]:
@@ -140,7 +151,7 @@ class ReferenceData:
                     out[str(c.Id)] = visma_rate(c.VatRatePercent)
             return out
 
-        return await self.cached("codings", load)
+        return await self.cached("codings", load, visma=True)
 
     async def coding_for_rate(self, rate: Decimal, configured: dict[str, str]) -> str | None:
         """The coding to give a new article of `rate`: the configured one, else the first domestic one."""
@@ -165,7 +176,7 @@ class ReferenceData:
             if where == "eu"
             else ("ForeignSalesVatExemptOutsideEuAccountNumber", "ForeignSalesVatExemptWithinEuAccountNumber")
         )
-        codings = await self.cached("coding_records", self.visma.article_account_codings.list)
+        codings = await self.cached("coding_records", self.visma.article_account_codings.list, visma=True)
         fits = [
             c
             for c in codings
@@ -178,10 +189,10 @@ class ReferenceData:
         async def load() -> set[str]:
             return {str(c.Code).upper() for c in await self.visma.currencies.list() if c.Code}
 
-        return await self.cached("currencies", load)
+        return await self.cached("currencies", load, visma=True)
 
     async def terms_of_payment(self) -> list[Any]:
-        return await self.cached("terms", self.visma.terms_of_payment.list)
+        return await self.cached("terms", self.visma.terms_of_payment.list, visma=True)
 
     async def default_terms_id(self, configured: str | None) -> str | None:
         if configured:
@@ -192,7 +203,7 @@ class ReferenceData:
         return str(by_days[0].Id) if by_days else None
 
     async def units(self) -> list[Any]:
-        return await self.cached("units", self.visma.units.list)
+        return await self.cached("units", self.visma.units.list, visma=True)
 
     async def default_unit_id(self, configured: str | None) -> str | None:
         if configured:

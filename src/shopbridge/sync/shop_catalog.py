@@ -376,7 +376,9 @@ class ShopCatalogFlow(CatalogFlow):
     async def _pricelist_sources(self, pricelists: list[Any]) -> tuple[dict[str, Any], dict[Any, Any]]:
         """Per non-master shop pricelist: a Visma sales price list id (str), a PriceRule, or nothing."""
         try:
-            visma_lists = await self.ref.cached("visma_pricelists", self.ctx.visma.price_lists.list)
+            visma_lists = await self.ref.cached(
+                "visma_pricelists", self.ctx.visma.price_lists.list, visma=True
+            )
         except ApiError:  # no Pro variant: rules only
             visma_lists = []
         sources: dict[str, Any] = {}

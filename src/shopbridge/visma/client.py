@@ -27,7 +27,7 @@ Idempotency of writes (how a lost answer is handled):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,6 +75,7 @@ from shopbridge.visma.schemas import (
     VatCode,
     VatCodeRate,
 )
+from shopbridge.visma.shared_reads import shared_read
 from shopbridge.visma.wire import VismaModel
 
 DEFAULT_API_BASE = "https://eaccountingapi.vismaonline.com/v2"
@@ -158,9 +159,13 @@ class VismaClient(ApiClient):
         refresh_margin_s: float = 60.0,
         reconcile_delay_s: float = 1.0,
         rate_scope: str = "",
+        shared_reads: tuple[Hashable, Hashable] | None = None,
     ) -> None:
-        """`rate_scope`: counted per client id and endpoint ("") or also per this scope (a company)."""
+        """`rate_scope`: counted per client id and endpoint ("") or also per this scope (a company).
+        `shared_reads`: (company, reader) when change lists are shared by the company's shops
+        (`visma.shared_reads`); None reads every list itself."""
         self.rate_scope = rate_scope
+        self.shared_reads = shared_reads
         super().__init__(
             api_base,
             timeout=timeout,
@@ -299,9 +304,39 @@ class VismaClient(ApiClient):
         page was served), the read is repeated up to `attempts` times, then returned with the old
         cursor (`complete=False`) so nothing is skipped.
         """
+        start = None if since is None else since - timedelta(seconds=lag_s)
+
+        async def read() -> ChangedPage[M]:
+            return await self._read_changed(
+                path, model, since, start, field, params, since_param, order_by, attempts
+            )
+
+        if self.shared_reads is None:
+            return await read()
+        company, reader = self.shared_reads
+        query_key = tuple(sorted((k, str(v)) for k, v in (params or {}).items()))
+        key = (company, path, model, field, since_param, order_by, query_key)
+
+        def changed_after(item: Any, after: datetime) -> bool:
+            at = parse_server_time(getattr(item, field, None))
+            return at is None or at >= after
+
+        return await shared_read(key, reader, since, start, read, changed_after)
+
+    async def _read_changed(
+        self,
+        path: str,
+        model: type[M],
+        since: datetime | None,
+        start: datetime | None,
+        field: str,
+        params: Mapping[str, Any] | None,
+        since_param: str | None,
+        order_by: str | None,
+        attempts: int,
+    ) -> ChangedPage[M]:
         query = dict(params or {})
-        if since is not None:
-            start = since - timedelta(seconds=lag_s)
+        if start is not None:
             if since_param:
                 query[since_param] = odata_datetime(start)
             else:
