@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -55,6 +56,25 @@ class SandboxProcess:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+@contextlib.contextmanager
+def demo_sandboxes(
+    latency_ms: int, *, visma_limited: bool = True, starweb_limit: int = 1_000_000
+) -> Iterator[tuple[SandboxProcess, SandboxProcess]]:
+    """Both sandboxes on the demo seed with `latency_ms` added to every call, stopped on the way out.
+    Visma keeps its real limit unless `visma_limited` is false; Starweb's (undocumented) is
+    `starweb_limit`."""
+    common = ("--seed", "demo", "--latency-ms", str(latency_ms))
+    visma = SandboxProcess("visma", *common, *(() if visma_limited else ("--rate-limit", "0")))
+    try:
+        starweb = SandboxProcess("starweb", *common, "--rate-limit", str(starweb_limit))
+        try:
+            yield visma, starweb
+        finally:
+            starweb.stop()
+    finally:
+        visma.stop()
 
 
 def percentile(values: Iterable[float], p: float) -> float:

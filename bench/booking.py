@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import SandboxProcess, emit, new_order_status, print_table
+from _common import SandboxProcess, demo_sandboxes, emit, new_order_status, print_table
 
 from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
 from shopbridge.sandbox.catalog import demo_catalog, in_visma
@@ -45,15 +45,8 @@ GOAL_PER_MINUTE = 250
 
 
 async def main(n_orders: int) -> None:
-    visma = SandboxProcess("visma", "--seed", "demo", "--latency-ms", str(LATENCY_MS))
-    starweb = SandboxProcess(
-        "starweb", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "1000000"
-    )
-    try:
+    with demo_sandboxes(LATENCY_MS) as (visma, starweb):
         await run(visma, starweb, n_orders)
-    finally:
-        visma.stop()
-        starweb.stop()
 
 
 async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:

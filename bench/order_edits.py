@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import SandboxProcess, emit, new_order_status, peak_rss_mb, print_table
+from _common import SandboxProcess, demo_sandboxes, emit, new_order_status, peak_rss_mb, print_table
 
 from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
 from shopbridge.sandbox.catalog import demo_catalog, in_visma
@@ -42,15 +42,8 @@ LIMITS = {"starweb_rate_limit": 1_000_000, "visma_rate_limit": 1_000_000}
 
 
 async def main(n_orders: int) -> None:
-    visma = SandboxProcess("visma", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "0")
-    starweb = SandboxProcess(
-        "starweb", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "1000000"
-    )
-    try:
+    with demo_sandboxes(LATENCY_MS, visma_limited=False) as (visma, starweb):
         await run(visma, starweb, n_orders)
-    finally:
-        visma.stop()
-        starweb.stop()
 
 
 async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:

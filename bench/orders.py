@@ -28,6 +28,7 @@ from typing import Any
 
 from _common import (
     SandboxProcess,
+    demo_sandboxes,
     emit,
     new_order_status,
     peak_rss_mb,
@@ -84,15 +85,8 @@ async def clean_skus(store: Any) -> list[str]:
 
 
 async def main(n_orders: int) -> None:
-    visma = SandboxProcess("visma", "--seed", "demo", "--latency-ms", str(LATENCY_MS))
-    starweb = SandboxProcess(
-        "starweb", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", str(STARWEB_LIMIT)
-    )
-    try:
+    with demo_sandboxes(LATENCY_MS, starweb_limit=STARWEB_LIMIT) as (visma, starweb):
         await run(visma, starweb, n_orders)
-    finally:
-        visma.stop()
-        starweb.stop()
 
 
 async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from _common import SandboxProcess, emit, new_order_status, percentile, print_table
+from _common import SandboxProcess, demo_sandboxes, emit, new_order_status, percentile, print_table
 
 from shopbridge.engine.embedded import run_embedded
 from shopbridge.onboarding import connect_sandboxes, ensure_service_articles
@@ -63,15 +63,8 @@ KLARNA = 1
 
 
 async def main(n_orders: int) -> None:
-    visma = SandboxProcess("visma", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "0")
-    starweb = SandboxProcess(
-        "starweb", "--seed", "demo", "--latency-ms", str(LATENCY_MS), "--rate-limit", "1000000"
-    )
-    try:
+    with demo_sandboxes(LATENCY_MS, visma_limited=False) as (visma, starweb):
         await run(visma, starweb, n_orders)
-    finally:
-        visma.stop()
-        starweb.stop()
 
 
 async def run(visma: SandboxProcess, starweb: SandboxProcess, n_orders: int) -> None:
