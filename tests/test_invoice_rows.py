@@ -361,7 +361,7 @@ async def test_e2e_missing_foreign_charge_article_waits_with_a_sentence(env: Env
         await env.sweep([Hint("order", str(order["orderId"]))])
         t = env.transfer(order["orderId"])
         assert t.state == TransferState.WAITING_FOR_FIX
-        assert "NO-SUCH-FRAKT (shipping_eu) does not exist in Visma" in t.last_error
+        assert "shipping_eu rows, NO-SUCH-FRAKT, does not exist in Visma" in t.last_error
         assert "doctor --fix" in t.last_error
         assert await env.documents_for(order["orderId"]) == []
     finally:

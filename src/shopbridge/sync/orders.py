@@ -1055,14 +1055,22 @@ class OrderFlow:
     async def _adjustment_article(self, rate: Decimal, problems: list[str]) -> ArticleRef | None:
         """The öre adjustment article of a VAT rate (`adjustment_articles`)."""
         number = self.settings.adjustment_articles.get(rate_key(rate))
+        return await self._service_article(
+            number, f"öre adjustment article for {_rate(rate)} VAT", "adjustment_articles", problems
+        )
+
+    async def _service_article(
+        self, number: str | None, what: str, setting: str, problems: list[str]
+    ) -> ArticleRef | None:
+        """The article a setting names for `what` (shipping, fees, discounts, adjustments); a sentence in
+        `problems` when the setting names none or Visma lacks it (`doctor --fix` creates it)."""
         if number is None:
-            problems.append(f"no öre adjustment article for {_rate(rate)} VAT; set adjustment_articles")
+            problems.append(f"no {what}; set {setting}")
             return None
         article = await self.ref.article(number)
         if article is None:
             problems.append(
-                f"the öre adjustment article {number} does not exist in Visma; "
-                "`shopbridge doctor --fix` creates it"
+                f"the {what}, {number}, does not exist in Visma; `shopbridge doctor --fix` creates it"
             )
         return article
 
@@ -1080,16 +1088,9 @@ class OrderFlow:
         charge = self._foreign_charge_key(line, vat_kind)
         if charge is not None:  # shipping and fees follow the goods: that treatment, a goods coding
             number = s.foreign_charge_articles.get(charge)
-            if number is None:
-                problems.append(f"no article for {charge} rows; set foreign_charge_articles")
-                return None
-            article = await self.ref.article(number)
-            if article is None:
-                problems.append(
-                    f"the article {number} ({charge}) does not exist in Visma; "
-                    "`shopbridge doctor --fix` creates it"
-                )
-            return article
+            return await self._service_article(
+                number, f"article for {charge} rows", "foreign_charge_articles", problems
+            )
         if line.kind is not LineKind.ITEM:
             table = {
                 LineKind.SHIPPING: ("shipping_articles", s.shipping_articles, "shipping"),
@@ -1100,13 +1101,9 @@ class OrderFlow:
             number = mapping.get(rate_key(line.vat_rate)) or (
                 mapping.get("25") if not line.vat_rate else None
             )
-            if number is None:
-                problems.append(f"no {what} article for {_rate(line.vat_rate)} VAT; set {setting}")
-                return None
-            article = await self.ref.article(number)
-            if article is None:
-                problems.append(f"the {what} article {number} does not exist in Visma")
-            return article
+            return await self._service_article(
+                number, f"{what} article for {_rate(line.vat_rate)} VAT", setting, problems
+            )
         sku = line.sku or ""
         article = await self.ref.article(sku)
         if article is not None:
