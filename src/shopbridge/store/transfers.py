@@ -187,25 +187,7 @@ class Transfers:
         oid = str(starweb_order_id)
         number = None if starweb_order_number is None else str(starweb_order_number)
         with self._session() as s:
-            insert_ignore(
-                s,
-                Transfer,
-                {
-                    "connection_id": connection_id,
-                    "entity_type": entity_type,
-                    "starweb_order_id": oid,
-                    "starweb_order_number": number,
-                    "state": TransferState.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "warnings": [],
-                    "document_type": document_type,
-                    "created_at": now,
-                    "updated_at": now,
-                    **(facts or {}),
-                },
-                keys=("connection_id", "entity_type", "starweb_order_id"),
-            )
+            _insert_pending(s, connection_id, entity_type, oid, number, document_type, facts, now)
             row = self._by_order(s, connection_id, oid, entity_type, lock=True)
             assert row is not None
             for key, value in (facts or {}).items():
@@ -235,25 +217,7 @@ class Transfers:
         now = now or utcnow()
         with self._session() as s:
             for oid, facts in orders.items():
-                insert_ignore(
-                    s,
-                    Transfer,
-                    {
-                        "connection_id": connection_id,
-                        "entity_type": "order",
-                        "starweb_order_id": str(oid),
-                        "starweb_order_number": str(oid),
-                        "state": TransferState.PENDING.value,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "warnings": [],
-                        "document_type": document_type,
-                        "created_at": now,
-                        "updated_at": now,
-                        **(facts or {}),
-                    },
-                    keys=("connection_id", "entity_type", "starweb_order_id"),
-                )
+                _insert_pending(s, connection_id, "order", str(oid), str(oid), document_type, facts, now)
 
     # ------------------------------------------------------------------ claiming
 
@@ -983,3 +947,35 @@ class Transfers:
     def _refuse_if_transferred(row: Transfer) -> None:
         if row.state == TransferState.TRANSFERRED:
             raise InvalidTransition(f"transfer {row.id} is already transferred")
+
+
+def _insert_pending(
+    s: Any,
+    connection_id: int,
+    entity_type: str,
+    oid: str,
+    number: str | None,
+    document_type: str | None,
+    facts: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """A new ``pending`` row, due now; nothing when the order has one already."""
+    insert_ignore(
+        s,
+        Transfer,
+        {
+            "connection_id": connection_id,
+            "entity_type": entity_type,
+            "starweb_order_id": oid,
+            "starweb_order_number": number,
+            "state": TransferState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "warnings": [],
+            "document_type": document_type,
+            "created_at": now,
+            "updated_at": now,
+            **(facts or {}),
+        },
+        keys=("connection_id", "entity_type", "starweb_order_id"),
+    )
