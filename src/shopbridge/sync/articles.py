@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -229,7 +230,9 @@ class ArticleExportFlow(CatalogFlow):
                 body = {**body, "StockBalance": opening}
             item = VariantRef.of(v)
             plan.add(
-                Action("create", v.key, v.sku, reason, run=lambda: self._create(item, body, digest, warnings))
+                Action(
+                    "create", v.key, v.sku, reason, run=partial(self._create, item, body, digest, warnings)
+                )
             )
             return
         if self.go_live:
