@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -35,6 +36,7 @@ from shopbridge.sync.catalog import (
     CatalogPlan,
     ItemError,
     ShopVariant,
+    VariantRef,
     duplicates,
     next_cursor,
     parse_ref,
@@ -179,7 +181,9 @@ class ArticleExportFlow(CatalogFlow):
             self.store.cursors.set(self.ctx.id, TWINS, json.dumps(twins))
         articles: dict[str, Any] | None = None
         master = await self._master_pricelist()
-        for v in variants:
+        variants.reverse()  # taken from the end, so each row is let go once planned (see `VariantRef`)
+        while variants:
+            v = variants.pop()
             label = v.sku or v.ref
             if not v.sku:
                 plan.add(Action("skipped", v.ref, label, "the variant has no SKU"))
@@ -224,8 +228,11 @@ class ArticleExportFlow(CatalogFlow):
                 self.carried += 1
                 reason = "; ".join([*warnings, f"opening stock {opening:f} from the shop"])
                 body = {**body, "StockBalance": opening}
+            item = VariantRef.of(v)
             plan.add(
-                Action("create", v.key, v.sku, reason, run=lambda: self._create(v, body, digest, warnings))
+                Action(
+                    "create", v.key, v.sku, reason, run=partial(self._create, item, body, digest, warnings)
+                )
             )
             return
         if self.go_live:
@@ -238,6 +245,7 @@ class ArticleExportFlow(CatalogFlow):
             if warnings or v.key in self.issue_keys:
                 self._clear(v, warnings)
             return
+        item, article_id = VariantRef.of(v), str(found.Id)
         plan.add(
             Action(
                 "update",
@@ -245,7 +253,7 @@ class ArticleExportFlow(CatalogFlow):
                 v.sku,
                 reason,
                 changes=changes,
-                run=lambda: self._update(v, str(found.Id), body, digest, warnings),
+                run=lambda: self._update(item, article_id, body, digest, warnings),
             )
         )
 
@@ -337,7 +345,7 @@ class ArticleExportFlow(CatalogFlow):
         return self.ref.articles_by_key()
 
     # -- writes -----------------------------------------------------------------------------------
-    async def _create(self, v: ShopVariant, body: dict[str, Any], digest: str, warnings: list[str]) -> None:
+    async def _create(self, v: VariantRef, body: dict[str, Any], digest: str, warnings: list[str]) -> None:
         try:
             article = await self.ctx.visma.articles.create(body)
         except ApiError as exc:
@@ -347,7 +355,7 @@ class ArticleExportFlow(CatalogFlow):
         self._clear(v, warnings)
 
     async def _update(
-        self, v: ShopVariant, article_id: str, body: dict[str, Any], digest: str, warnings: list[str]
+        self, v: VariantRef, article_id: str, body: dict[str, Any], digest: str, warnings: list[str]
     ) -> None:
         """PUT replaces the whole article: send what Visma has now with our fields changed."""
         try:
@@ -363,13 +371,13 @@ class ArticleExportFlow(CatalogFlow):
         self._bind(v, str(article.Id), article.Number, digest)
         self._clear(v, warnings)
 
-    def _failed(self, v: ShopVariant, exc: ApiError) -> ItemError:
+    def _failed(self, v: ShopVariant | VariantRef, exc: ApiError) -> ItemError:
         message = f"Visma refused article {v.sku!r}: {getattr(exc, 'hint', None) or exc.message}"
         self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key, message)
         log.warning("article_failed", sku=v.sku, error=message)
         return ItemError(message)
 
-    def _bind(self, v: ShopVariant, article_id: str, number: str | None, digest: str) -> None:
+    def _bind(self, v: ShopVariant | VariantRef, article_id: str, number: str | None, digest: str) -> None:
         self.store.bindings.bind(
             self.ctx.id, ENTITY, v.ref, article_id, visma_number=number, content_hash=digest
         )
@@ -378,7 +386,7 @@ class ArticleExportFlow(CatalogFlow):
         plan.add(Action(kind, v.key, v.sku or v.ref, message))
         self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key or v.ref, message)
 
-    def _clear(self, v: ShopVariant, warnings: list[str]) -> None:
+    def _clear(self, v: ShopVariant | VariantRef, warnings: list[str]) -> None:
         if warnings:
             self.store.catalog_issues.report(self.ctx.id, ENTITY, v.key, "; ".join(warnings), level="warning")
         else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.starweb.schemas import Product, Variant
@@ -63,6 +63,19 @@ class ShopVariant:
     @property
     def name(self) -> str:
         return " ".join([self.product_name, *self.attributes]).strip()
+
+
+class VariantRef(NamedTuple):
+    """What a planned write keeps of a shop variant: the rest of the row is let go once planned, so a
+    plan of the whole catalogue holds no prices, names or product data."""
+
+    ref: str
+    key: str
+    sku: str
+
+    @classmethod
+    def of(cls, v: ShopVariant) -> VariantRef:
+        return cls(v.ref, v.key, v.sku)
 
 
 def parse_ref(ref: str) -> tuple[int, int]:
@@ -178,7 +191,7 @@ def duplicates(keys: Iterable[str]) -> set[str]:
     return {k for k, n in Counter(keys).items() if n > 1}
 
 
-@dataclass
+@dataclass(slots=True)
 class Action:
     """One item's line in a plan; `run` does the write (None for unchanged, conflicts, skips, errors)."""
 

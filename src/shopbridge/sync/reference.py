@@ -9,6 +9,7 @@ every few minutes.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,11 @@ class ArticleRecord:
     StockBalance: Decimal | None = None
     StockBalanceAvailable: Decimal | None = None
     ChangedUtc: datetime | None = None
+
+    def __post_init__(self) -> None:
+        """A company has a few codings and units: one string each is kept, not one per article."""
+        self.CodingId = sys.intern(self.CodingId) if self.CodingId else self.CodingId
+        self.UnitId = sys.intern(self.UnitId) if self.UnitId else self.UnitId
 
     @classmethod
     def model_validate(cls, row: Any) -> ArticleRecord:

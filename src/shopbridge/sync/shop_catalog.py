@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
+from functools import partial
 from typing import Any
 
 import structlog
@@ -69,7 +70,7 @@ SKU_OK = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 LOOKUP_LIMIT = 50  # more unbound articles than this: read the whole shop instead of one look-up each
 
 
-@dataclass
+@dataclass(slots=True)
 class Desired:
     """What the shop should show for one article, part by part (None = this part does not flow)."""
 
@@ -233,7 +234,7 @@ class ShopCatalogFlow(CatalogFlow):
                     plan, key, label, "error", f"{label!r} is no valid Starweb SKU (letters, digits, . _ -)"
                 )
             else:
-                plan.add(Action("create", key, label, run=lambda: self._create(article, key, desired)))
+                plan.add(Action("create", key, label, run=partial(self._create, article, key, desired)))
             return
         several = observed.several if observed else self.lookup["sizes"].get(ref.split(":")[0], 0) > 1
         if not several and observed is None and binding is not None and desired.product is not None:
