@@ -32,6 +32,7 @@ from .errors import (
     no_module,
     unauthorized,
     validation_error,
+    violations_body,
 )
 from .identity import TokenService
 from .schemas import SpecModel
@@ -109,17 +110,8 @@ def _raise_violations(violations: list[Any]) -> None:
     """400 DataModelValidation (2000) listing each violation (`Errors[].Field` names the field)."""
     if not violations:
         return
-    message = "; ".join(v.message for v in violations[:10])
-    errors = [
-        {
-            "Field": v.field or None,
-            "ErrorCode": str(DATA_MODEL_VALIDATION),
-            "Message": v.message,
-            "Key": v.kind,
-        }
-        for v in violations[:50]
-    ]
-    raise VismaError(400, DATA_MODEL_VALIDATION, f"Validation failed: {message}", errors) from None
+    message, errors = violations_body(violations)
+    raise VismaError(400, DATA_MODEL_VALIDATION, message, errors) from None
 
 
 class Api:

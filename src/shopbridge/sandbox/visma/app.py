@@ -55,6 +55,7 @@ from .errors import (
     RESOURCE_NOT_FOUND,
     VismaError,
     error_body,
+    violations_body,
 )
 from .identity import TokenService, build_identity_router
 from .schemas import SpecModel
@@ -166,16 +167,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         return error_body(API_QUOTA_EXCEEDED, quota_message(rl.limit, rl.window_s, retry_after_s)), {}
 
     def validation_body(violations: list[Any]) -> dict[str, Any]:
-        errors = [
-            {
-                "Field": v.field or None,
-                "ErrorCode": str(DATA_MODEL_VALIDATION),
-                "Message": v.message,
-                "Key": v.kind,
-            }
-            for v in violations[:50]
-        ]
-        message = "Validation failed: " + "; ".join(v.message for v in violations[:10])
+        message, errors = violations_body(violations)
         return error_body(DATA_MODEL_VALIDATION, message, errors)
 
     runtime = install_common(

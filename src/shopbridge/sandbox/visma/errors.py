@@ -34,6 +34,21 @@ def error_body(code: int, message: str, errors: list[dict[str, Any]] | None = No
     return body
 
 
+def violations_body(violations: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    """DataModelValidation's message and `Errors` (each naming its field) for schema violations."""
+    message = "Validation failed: " + "; ".join(v.message for v in violations[:10])
+    errors = [
+        {
+            "Field": v.field or None,
+            "ErrorCode": str(DATA_MODEL_VALIDATION),
+            "Message": v.message,
+            "Key": v.kind,
+        }
+        for v in violations[:50]
+    ]
+    return message, errors
+
+
 class VismaError(Exception):
     """Raised by handlers; turned into a Visma error answer by the app's exception handler."""
 
