@@ -280,6 +280,20 @@ CASES = [
         unchanged="shipping_articles",
     ),
     Case(
+        "articles-rate-not-a-number",
+        ("connection", "set", SHOP, "shipping_articles", "abc=FRAKT"),
+        2,
+        ("not a VAT rate",),
+        unchanged="shipping_articles",
+    ),
+    Case(
+        "articles-rate-unknown",
+        ("connection", "set", SHOP, "adjustment_articles", "33=ORE33"),
+        2,
+        ("not a VAT rate",),
+        unchanged="adjustment_articles",
+    ),
+    Case(
         "unknown-status",
         ("connection", "set", SHOP, "trigger_statuses", "nosuch"),
         2,

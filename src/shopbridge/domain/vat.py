@@ -30,6 +30,8 @@ OSS_RATES: dict[str, frozenset[Decimal]] = {
     "NL": frozenset(Decimal(r) for r in ("21", "9")),
     "FR": frozenset(Decimal(r) for r in ("20", "10", "5.5")),
 }
+KNOWN_RATES = SWEDISH_RATES.union(*OSS_RATES.values())
+"""Every rate a sale of ours may carry: Swedish, and the OSS destinations' rates."""
 _VAT_NUMBER = re.compile(r"^(?P<cc>[A-Z]{2})[0-9A-Z+*.]{2,13}$")
 
 

@@ -381,7 +381,19 @@ class ConnectionSettings(BaseModel):
     )
     @classmethod
     def _rate_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        return {rate_key(k): v for k, v in value.items()}
+        from shopbridge.domain.vat import KNOWN_RATES
+
+        keyed: dict[str, str] = {}
+        for key, article in value.items():
+            try:
+                rate = rate_key(key)
+            except ArithmeticError:
+                rate = ""
+            if not rate or Decimal(rate) not in KNOWN_RATES:
+                known = ", ".join(rate_key(r) for r in sorted(KNOWN_RATES, reverse=True))
+                raise ValueError(f"{key!r} is not a VAT rate a sale can carry (the keys are rates: {known})")
+            keyed[rate] = article
+        return keyed
 
     @field_validator("foreign_charge_articles")
     @classmethod
