@@ -58,6 +58,33 @@ def machine_cpu_s() -> float:
     return (fields[0] + fields[1] + fields[2]) / os.sysconf("SC_CLK_TCK")
 
 
+_COMMS = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis"}
+
+
+def _proc_cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each role's processes, and of PostgreSQL, RabbitMQ and Redis by name."""
+    out = {role: sum(_proc_cpu_s(p) for p in pids) for role, pids in roles.items()}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", encoding="ascii") as fh:
+                    role = _COMMS.get(fh.read().strip())
+            except OSError:
+                continue
+            if role:
+                out[role] = out.get(role, 0.0) + _proc_cpu_s(int(entry))
+    return out
+
+
 def transferred(c) -> int:
     return transfer_states(c).get("transferred", 0)
 
@@ -82,17 +109,30 @@ async def throughput_run(c, visma, starweb, n: int, skus: list[str]) -> dict:
     procs.start(n, schedulers=1)
     backlog = SHOPS * PER_SHOP
     try:
+        roles = {
+            "visma sandbox": [visma.proc.pid],
+            "starweb sandbox": [starweb.proc.pid],
+            "workers": [p.pid for p in procs.workers],
+            "scheduler": [p.pid for p in procs.schedulers],
+            "bench": [os.getpid()],
+        }
         await asyncio.sleep(WARMUP_S)
-        a, cpu_a, t_a = transferred(c), machine_cpu_s(), time.perf_counter()
+        a, cpu_a, t_a, roles_a = transferred(c), machine_cpu_s(), time.perf_counter(), cpu_by_role(roles)
         b, cpu_b, t_b = await window_while_busy(c, base, backlog, WINDOW_S_RUN)
+        roles_b = cpu_by_role(roles)
     finally:
         procs.stop()
     rate = (b - a) / max(t_b - t_a, 1e-9)
     left = backlog - (b - base)
+    done = max(b - a, 1)
     return {
         "workers": n,
         "orders_per_s": round(rate, 2),
         "cpu_cores_busy": round((cpu_b - cpu_a) / (t_b - t_a), 2),
+        "cpu_ms_per_order": round((cpu_b - cpu_a) * 1000 / done, 1),
+        "cpu_ms_per_order_by_role": {
+            role: round((roles_b[role] - roles_a.get(role, 0.0)) * 1000 / done, 1) for role in roles_b
+        },
         "left": left,
     }
 

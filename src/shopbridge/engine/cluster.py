@@ -32,7 +32,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -44,7 +44,7 @@ from shopbridge.http.ratelimit import REDIS_URL_ENV, redis_client
 from shopbridge.store import Store
 from shopbridge.store.leases import LeaseLost, holder_name
 from shopbridge.sync.base import Hint, SweepReport
-from shopbridge.sync.context import effective_settings
+from shopbridge.sync.context import ready_settings
 from shopbridge.sync.status_poll import FULL_SWEEP, STATUS_POLL, StatusPollPlanner
 
 log = structlog.get_logger("shopbridge.cluster")
@@ -140,10 +140,13 @@ class SweepQueue:
             script = self._due_since_script = self.redis.register_script(_DUE_SINCE)
         return script
 
-    def due(self, connection_id: str, interval_s: float) -> bool:
-        """True once per `interval_s` per connection, whichever scheduler asks (a Redis mark)."""
-        key = f"{self.prefix}:due:{connection_id}"
-        return bool(self.redis.set(key, "1", nx=True, px=max(int(interval_s * 1000), 1)))
+    def due(self, intervals: Mapping[str, float]) -> list[str]:
+        """The connections (id → interval in s) whose interval has passed, each True once per its
+        interval whichever scheduler asks (a Redis mark); one round trip for all of them."""
+        pipe = self.redis.pipeline(transaction=False)
+        for cid, interval_s in intervals.items():
+            pipe.set(f"{self.prefix}:due:{cid}", "1", nx=True, px=max(int(interval_s * 1000), 1))
+        return [cid for cid, marked in zip(intervals, pipe.execute(), strict=True) if marked]
 
 
 def celery_app(broker: str | None = None) -> Any:
@@ -246,11 +249,6 @@ def run_worker(
 
 
 # ---------------------------------------------------------------------- scheduler
-def ready_connections(store: Store) -> list[str]:
-    """Connections configured on both sides and not paused."""
-    return EmbeddedSweeper(store).connections()
-
-
 async def schedule_once(
     store: Store,
     queue: SweepQueue,
@@ -260,13 +258,10 @@ async def schedule_once(
 ) -> int:
     """Enqueue every connection whose interval has passed, and the status polls that are due
     (`sync/status_poll.py`; a status poll is a sweep with the hint `STATUS_POLL`); returns how many."""
-    n = 0
-    ready = ready_connections(store)
+    ready = ready_settings(store)
+    due = queue.due({cid: interval_s or settings.poll_interval_s for cid, settings in ready.items()})
+    n = sum(queue.request(cid, [FULL_SWEEP]) for cid in due)  # marked: a queued poll grows
     for cid in ready:
-        conn = store.connections.get(int(cid))
-        every = interval_s or effective_settings(store, conn).poll_interval_s
-        if queue.due(cid, every) and queue.request(cid, [FULL_SWEEP]):  # marked: a queued poll grows
-            n += 1
         poll_every = status_polls.interval(cid, lambda: ready) if status_polls is not None else None
         if poll_every is not None and queue.due_since(f"{cid}:status", poll_every):
             n += int(queue.request(cid, [STATUS_POLL]))

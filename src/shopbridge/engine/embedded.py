@@ -42,6 +42,7 @@ from shopbridge.sync.context import (
     NotConfigured,
     effective_settings,
     open_context,
+    ready_settings,
 )
 from shopbridge.sync.flows import sweep_connection
 from shopbridge.sync.status_poll import StatusPollPlanner
@@ -65,18 +66,11 @@ class EmbeddedSweeper:
 
     def status_interval(self, connection_id: str) -> float | None:
         """Seconds until the connection's next status poll (`sync/status_poll.py`); None: none."""
-        return self.status_polls.interval(connection_id, self.connections)
+        return self.status_polls.interval(connection_id, lambda: ready_settings(self.store))
 
     def connections(self) -> list[str]:
         """Ids of the connections that are configured and not paused."""
-        ready = []
-        for c in self.store.connections.all(include_paused=False):
-            # a further shop of a Visma company (multishop) uses the consent of the connection it joined
-            root = c.id if c.parent_id is None else self.store.connections.root(c.id).id
-            kinds = self.store.secrets.kinds
-            if "starweb" in kinds(c.id) and "visma_tokens" in kinds(root):
-                ready.append(str(c.id))
-        return ready
+        return list(ready_settings(self.store))
 
     def context(self, connection_id: str) -> ConnectionContext:
         ctx = self.contexts.get(connection_id)

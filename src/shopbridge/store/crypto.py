@@ -167,6 +167,14 @@ class Secrets:
                 )
             )
 
+    def kinds_by_connection(self) -> dict[int, set[str]]:
+        """Which secrets every connection has (names only), in one query."""
+        out: dict[int, set[str]] = {}
+        with self._session() as s:
+            for cid, kind in s.execute(select(Secret.connection_id, Secret.kind)):
+                out.setdefault(cid, set()).add(kind)
+        return out
+
     def rotate_all(self) -> int:
         """Re-encrypt every secret with the current (first) key; returns how many."""
         cipher = self._cipher()

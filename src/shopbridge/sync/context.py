@@ -131,11 +131,32 @@ def visma_oauth(store: Store, conn: Connection, **kw: Any) -> VismaOAuth:
 
 def effective_settings(store: Store, conn: Connection) -> ConnectionSettings:
     """A connection's settings; a further shop's own settings over those of the connection it belongs to."""
+    root = conn if conn.parent_id is None else store.connections.get(conn.parent_id)
+    return _merged_settings(conn, root)
+
+
+def _merged_settings(conn: Connection, root: Connection) -> ConnectionSettings:
     if conn.parent_id is None:
         return ConnectionSettings.model_validate(conn.settings or {})
-    root = store.connections.get(conn.parent_id)
     own = {k: v for k, v in (conn.settings or {}).items() if k not in COMPANY_SETTINGS}
     return ConnectionSettings.model_validate({**(root.settings or {}), **own})
+
+
+def ready_settings(store: Store) -> dict[str, ConnectionSettings]:
+    """Every connection that is configured on both sides and not paused (a further shop of a Visma
+    company uses the consent of the connection it joined), by id, with its effective settings.
+
+    Two queries whatever the number of connections: the scheduler and the workers ask often."""
+    conns = {c.id: c for c in store.connections.all()}
+    kinds = store.secrets.kinds_by_connection()
+    out: dict[str, ConnectionSettings] = {}
+    for c in conns.values():
+        root = conns.get(c.parent_id) if c.parent_id is not None else c
+        if c.paused or root is None:
+            continue
+        if STARWEB_SECRET in kinds.get(c.id, ()) and VISMA_TOKENS in kinds.get(root.id, ()):
+            out[str(c.id)] = _merged_settings(c, root)
+    return out
 
 
 def open_context(

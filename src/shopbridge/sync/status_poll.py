@@ -27,13 +27,16 @@ it); the full sweep keeps its `poll_interval_s`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shopbridge.http.ratelimit import shared_limiter
 from shopbridge.sync.base import Hint
+
+if TYPE_CHECKING:
+    from shopbridge.sync.settings import ConnectionSettings
 
 STATUS_POLL = Hint("status", "poll")
 """The hint that makes a sweep a status poll (only the status flow, Visma side)."""
@@ -131,11 +134,14 @@ class StatusPollPlanner:
         """Something moved (a transfer made, a status change seen): read the store at the next ask."""
         self._at = None
 
-    def interval(self, connection_id: str, connection_ids: Callable[[], Iterable[str]]) -> float | None:
-        """Seconds until the connection's next status poll (None: it needs none now)."""
+    def interval(
+        self, connection_id: str, ready: Callable[[], Mapping[str, ConnectionSettings]]
+    ) -> float | None:
+        """Seconds until the connection's next status poll (None: it needs none now); `ready` gives
+        the runner's connections with their settings (`sync.context.ready_settings`)."""
         now = self._clock()
         if self._at is None or now - self._at >= self.ttl_s:
-            found = activities(self.store, connection_ids(), self._clients, self.poll_interval_s)
+            found = activities(self.store, ready(), self._clients, self.poll_interval_s)
             self._plan = plan(found, datetime.now(UTC))
             self._at = now
         return self._plan.get(str(connection_id))
@@ -147,16 +153,18 @@ def budget_limiter(client_id: str, budget_per_min: int) -> Any:
 
 
 def activities(
-    store: Any, connection_ids: Iterable[str], clients: dict[str, str], poll_interval_s: float | None = None
+    store: Any,
+    ready: Mapping[str, ConnectionSettings],
+    clients: dict[str, str],
+    poll_interval_s: float | None = None,
 ) -> list[Activity]:
-    """The activity of each connection, read from the store (two grouped queries).
+    """The activity of each connection in `ready` (id → effective settings), read from the store
+    (two grouped queries).
 
     `clients` caches connection id → Visma client id (read from the connection's Visma app once);
     `poll_interval_s` overrides the connections' own.
     """
-    from shopbridge.sync.context import effective_settings
-
-    ids = [int(c) for c in connection_ids]
+    ids = [int(c) for c in ready]
     docs = store.transfers.document_activity(ids)
     events = store.events.last_recorded(ids)
     out = []
@@ -165,7 +173,7 @@ def activities(
         if key not in clients:
             clients[key] = _client_id(store, cid)
         count, changed = docs.get(cid, (0, None))
-        settings = effective_settings(store, store.connections.get(cid))
+        settings = ready[key]
         every = poll_interval_s or settings.poll_interval_s
         budget = settings.status_poll_budget_per_min
         out.append(Activity(key, clients[key], count, _utc(changed), _utc(events.get(cid)), budget, every))
