@@ -70,11 +70,24 @@ def shop_url(starweb_url: str, k: int) -> str:
     return f"{starweb_url}/api/v2" if k == 1 else f"{starweb_url}/shops/{k}/api/v2"
 
 
+_shop_clients: dict[str, StarwebClient] = {}
+
+
 async def shop_call(starweb_url: str, k: int, method: str, path: str, **kw: Any) -> Any:
-    async with StarwebClient(
-        shop_url(starweb_url, k), d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None
-    ) as sw:
-        return await sw.request(method, path, **kw)
+    """One call to shop k's API as the merchant would make it (one client per shop, kept for the run)."""
+    url = shop_url(starweb_url, k)
+    sw = _shop_clients.get(url)
+    if sw is None:
+        sw = _shop_clients[url] = StarwebClient(
+            url, d.STARWEB_CLIENT_ID, d.STARWEB_CLIENT_SECRET, rate_limit=None
+        )
+    return await sw.request(method, path, **kw)
+
+
+async def close_shop_clients() -> None:
+    """Close the clients `shop_call` kept (at the end of the bench's event loop)."""
+    while _shop_clients:
+        await _shop_clients.popitem()[1].aclose()
 
 
 async def company(starweb_url: str, visma_url: str, shops: int, settings: dict[str, Any]) -> Company:

@@ -26,6 +26,7 @@ import time
 from _cluster import (
     Processes,
     clean_skus,
+    close_shop_clients,
     company,
     make_orders,
     new_status,
@@ -200,6 +201,7 @@ async def main() -> None:
     try:
         await run(visma, starweb)
     finally:
+        await close_shop_clients()
         visma.stop()
         starweb.stop()
 

@@ -30,6 +30,7 @@ import time
 from _cluster import (
     Processes,
     clean_skus,
+    close_shop_clients,
     company,
     make_customers,
     make_orders,
@@ -251,6 +252,7 @@ async def main() -> None:
     try:
         await run(visma, starweb)
     finally:
+        await close_shop_clients()
         visma.stop()
         starweb.stop()
 

@@ -40,7 +40,7 @@ from shopbridge.sandbox.settings import SandboxSettings
 
 from . import api_core, api_customers, api_orders, api_products
 from .bulk import parse_bulk, seed_bulk
-from .context import StarwebContext, bearer_token, bind_shop, require_token
+from .context import StarwebContext, bearer_token, bind_shop, bind_shop_in_path, require_token
 from .persist import Persister
 from .seed import build_shop
 from .state import ShopState
@@ -148,19 +148,14 @@ def create_app(
             error_body(exc.error, exc.description), status_code=exc.status, headers=exc.headers
         )
 
-    prefixes = [(1, STARWEB_API_PREFIX)] + [(k, f"/shops/{k}{STARWEB_API_PREFIX}") for k in shops]
-    # each include nests the app's lifespan in the router's (empty) one: hundreds of shops would
-    # overflow the stack at startup, so the app keeps its own
-    lifespan = app.router.lifespan_context
-    for shop_no, prefix in prefixes:
-        app.include_router(api_core.token_router, prefix=prefix, dependencies=[Depends(bind_shop(shop_no))])
+    # shop 1 at the real base path, and every shop (1 included) under /shops/{k}: one set of routes
+    for prefix, bind in (
+        (STARWEB_API_PREFIX, Depends(bind_shop(1))),
+        (f"/shops/{{shop_no}}{STARWEB_API_PREFIX}", Depends(bind_shop_in_path)),
+    ):
+        app.include_router(api_core.token_router, prefix=prefix, dependencies=[bind])
         for module in (api_core, api_customers, api_products, api_orders):
-            app.include_router(
-                module.router,
-                prefix=prefix,
-                dependencies=[Depends(bind_shop(shop_no)), Depends(require_token)],
-            )
-    app.router.lifespan_context = lifespan
+            app.include_router(module.router, prefix=prefix, dependencies=[bind, Depends(require_token)])
     app.include_router(admin_router(context))
     return app
 

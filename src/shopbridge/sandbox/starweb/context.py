@@ -55,6 +55,16 @@ def bind_shop(shop_no: int):
     return dependency
 
 
+async def bind_shop_in_path(request: Request, shop_no: int) -> None:
+    """Dependency that selects the shop named by the path (`/shops/{shop_no}/api/v2/...`); 404 when
+    there is no such shop. One set of routes serves every shop, so matching a request does not grow
+    with the number of shops."""
+    shop = ctx(request).shops.get(shop_no)
+    if shop is None:
+        raise ApiError(404, "not_found", f"No shop {shop_no}")
+    request.state.shop = shop
+
+
 async def require_token(request: Request) -> None:
     """401 (Starweb's error body) unless the request carries a live Bearer token of its shop."""
     shop = shop_of(request)
