@@ -132,10 +132,11 @@ def visma_oauth(store: Store, conn: Connection, **kw: Any) -> VismaOAuth:
 def effective_settings(store: Store, conn: Connection) -> ConnectionSettings:
     """A connection's settings; a further shop's own settings over those of the connection it belongs to."""
     root = conn if conn.parent_id is None else store.connections.get(conn.parent_id)
-    return _merged_settings(conn, root)
+    return merged_settings(conn, root)
 
 
-def _merged_settings(conn: Connection, root: Connection) -> ConnectionSettings:
+def merged_settings(conn: Connection, root: Connection) -> ConnectionSettings:
+    """`effective_settings` when the connection's root (`root`, itself unless a further shop) is at hand."""
     if conn.parent_id is None:
         return ConnectionSettings.model_validate(conn.settings or {})
     own = {k: v for k, v in (conn.settings or {}).items() if k not in COMPANY_SETTINGS}
@@ -155,7 +156,7 @@ def ready_settings(store: Store) -> dict[str, ConnectionSettings]:
         if c.paused or root is None:
             continue
         if STARWEB_SECRET in kinds.get(c.id, ()) and VISMA_TOKENS in kinds.get(root.id, ()):
-            out[str(c.id)] = _merged_settings(c, root)
+            out[str(c.id)] = merged_settings(c, root)
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from shopbridge.store import Store
 from shopbridge.store.schema import Connection
-from shopbridge.sync.context import ConnectionContext, effective_settings
+from shopbridge.sync.context import ConnectionContext, merged_settings
 
 STATUS_SETTINGS = ("trigger_statuses", "status_map", "returned_statuses")
 """Settings naming Starweb order statuses (ids are per shop, idCodes are the same in every shop)."""
@@ -39,12 +39,12 @@ def reference_clash(
     """A sentence when `conn` (with `prefix`, default its own) would share references with another
     shop of its Visma company; None when every shop's references are its own. With `joining`, `conn`
     is the connection a new shop joins (every shop of the company is compared, `conn` too)."""
-    shops = store.connections.shops(conn.id)
-    mine = effective_settings(store, conn).reference_prefix if prefix is None else prefix
+    shops = store.connections.shops(conn.id)  # the root first: every shop's settings without a query
+    mine = merged_settings(conn, shops[0]).reference_prefix if prefix is None else prefix
     for other in shops:
         if other.id == conn.id and not joining:
             continue
-        theirs = effective_settings(store, other).reference_prefix
+        theirs = merged_settings(other, shops[0]).reference_prefix
         if prefixes_clash(mine, theirs):
             same = "the same" if mine.casefold() == theirs.casefold() else "a clashing"
             return (
