@@ -142,9 +142,9 @@ def test_a_queued_status_poll_never_swallows_the_full_sweep_due_after_it() -> No
     assert not q.request("7", [FULL_SWEEP])  # the scheduler's full sweep joins the queued task
     assert set(q.take("7")) == {STATUS_POLL, FULL_SWEEP}  # so the task sweeps every flow
     # a status poll's interval may shrink (the connection turned hot): it takes effect at once
-    assert q.due_since("7:status", 600)
-    assert not q.due_since("7:status", 600)
-    assert q.due_since("7:status", 0)
+    assert q.due_since({"7:status": 600, "8:status": 600}) == ["7:status", "8:status"]
+    assert q.due_since({"7:status": 600}) == []
+    assert q.due_since({"7:status": 0, "8:status": 600}) == ["7:status"]
 
 
 def test_a_burst_of_hooks_gives_one_queued_sweep_with_every_hint() -> None:

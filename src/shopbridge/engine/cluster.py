@@ -126,12 +126,16 @@ class SweepQueue:
             out.append(Hint(kind, ref))
         return out
 
-    def due_since(self, name: str, interval_s: float) -> bool:
-        """True when `interval_s` has passed since the last True for `name`, whichever scheduler asks.
+    def due_since(self, intervals: Mapping[str, float]) -> list[str]:
+        """The names (name → interval in s) whose interval has passed since their last time here,
+        whichever scheduler asks; one round trip for all of them.
 
         Unlike `due`, a shorter interval takes effect at once (a status poll turning hot)."""
-        key = f"{self.prefix}:last:{name}"
-        return bool(self._due_since(keys=[key], args=[int(interval_s * 1000), 24 * 3600 * 1000]))
+        pipe = self.redis.pipeline(transaction=False)
+        for name, interval_s in intervals.items():
+            key = f"{self.prefix}:last:{name}"
+            self._due_since(keys=[key], args=[int(interval_s * 1000), 24 * 3600 * 1000], client=pipe)
+        return [name for name, passed in zip(intervals, pipe.execute(), strict=True) if passed]
 
     @property
     def _due_since(self) -> Any:
@@ -261,10 +265,15 @@ async def schedule_once(
     ready = ready_settings(store)
     due = queue.due({cid: interval_s or settings.poll_interval_s for cid, settings in ready.items()})
     n = sum(queue.request(cid, [FULL_SWEEP]) for cid in due)  # marked: a queued poll grows
+    if status_polls is None:
+        return n
+    polls = {}
     for cid in ready:
-        poll_every = status_polls.interval(cid, lambda: ready) if status_polls is not None else None
-        if poll_every is not None and queue.due_since(f"{cid}:status", poll_every):
-            n += int(queue.request(cid, [STATUS_POLL]))
+        every = status_polls.interval(cid, lambda: ready)
+        if every is not None:
+            polls[f"{cid}:status"] = every
+    for name in queue.due_since(polls):
+        n += int(queue.request(name.removesuffix(":status"), [STATUS_POLL]))
     return n
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -29,6 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .paths import (
@@ -60,6 +62,7 @@ log = structlog.get_logger("shopbridge.store")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_IDLE_S = 10.0  # a pooled PostgreSQL connection unused this long is checked before it is used
 _PG_MIGRATION_LOCK = 7_215_493_611  # pg_advisory_lock key for "shopbridge migrations"
 
 
@@ -98,6 +101,29 @@ def to_url(url_or_path: str | Path | None) -> URL:
     return url
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use when it sat unused for `PING_IDLE_S` (a restarted server
+    or a dropped link shows there; the pool then opens a new one). A connection in steady use is not
+    pinged: `pool_pre_ping` would add a round trip to each of an order's transactions."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            dbapi_conn.rollback()
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is gone: {type(exc).__name__}") from exc
+
+
 def create_store_engine(url: URL, *, schema: str | None = None) -> Engine:
     """An Engine with shopbridge's connection settings (SQLite pragmas, PG search_path, JSON encoding)."""
     backend = url.get_backend_name()
@@ -128,7 +154,8 @@ def create_store_engine(url: URL, *, schema: str | None = None) -> Engine:
 
         return engine
     if backend == "postgresql":
-        engine = create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+        engine = create_engine(url, json_serializer=_json_dumps)
+        _ping_when_idle(engine)
         if schema:
             if not schema.replace("_", "").isalnum():
                 raise StoreError(f"bad schema name {schema!r}")
