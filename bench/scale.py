@@ -14,7 +14,9 @@ RabbitMQ broker, Redis for the shared rate limits; both sandboxes add 50 ms to e
 Each worker runs one sweep at a time with 2 orders in flight (`order_concurrency`): the machine has
 2 cores, shared by the workers, both sandboxes, PostgreSQL, RabbitMQ and Redis; workers this small
 stay latency-bound, so the figures show what the cluster adds (leases, queue, shared store), not
-how soon 2 cores run out. The table prints the CPU the whole machine used in each run.
+how soon 2 cores run out. The table prints the CPU the whole machine used in each run, and the JSON
+the CPU milliseconds per order of each part (workers, scheduler, sandboxes, PostgreSQL, RabbitMQ,
+Redis); the difference to the machine's total is whatever else ran meanwhile.
 
 Run: python bench/scale.py [--quick]   (--quick: 20 connections × 10 orders, short windows)
 """
@@ -201,6 +203,10 @@ async def run(visma: SandboxProcess, starweb: SandboxProcess) -> None:
     rows = [(f"{r['workers']} worker(s): orders/s", r["orders_per_s"], None) for r in runs]
     rows += [(f"{n} workers vs {n} × one worker", v, ">= 0.8") for n, v in scaling.items() if n > 1]
     rows += [(f"machine CPU cores busy, {r['workers']} worker(s)", r["cpu_cores_busy"], "of 2") for r in runs]
+    rows += [
+        (f"workers' CPU ms per order, {r['workers']} worker(s)", r["cpu_ms_per_order_by_role"]["workers"], "")
+        for r in runs
+    ]
     rows += [
         (f"limit binding: {bind['endpoint']} accepted / ceiling", bind["share"], ">= 0.9"),
         ("limit binding: 429 answers", bind["429"], 0),
