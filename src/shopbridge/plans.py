@@ -225,8 +225,8 @@ def reserve(
 ) -> Reservation:
     """The quota check right before a document is created.
 
-    Allowed: the order's place in the month is taken by recording its intent (the same intent
-    ``record_intent`` records next, so that call is a no-op); from 80 % of the quota a warning is
+    Allowed: the order's place in the month is taken by recording its intent (as ``record_intent``
+    would: the caller creates the document next); from 80 % of the quota a warning is
     logged and added once to ``report`` (ref ``"quota"``). Refused: the transfer is parked in
     ``waiting_for_quota`` until the next month starts (sooner if the plan is raised, see
     :func:`wake_waiting`) with the reason in words. Raises ``ClaimLost`` like every fenced call.

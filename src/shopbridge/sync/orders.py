@@ -550,13 +550,14 @@ class OrderFlow:
         plan = await self.plan(order, kind)
         plugins = self.ctx.plugins
         plan.body = await plugged(plugins.document_body(plan.body, order=order, wire=wire, kind=kind))
-        # plan quota, right before the create: over it the order waits (no document), never dropped
+        # plan quota, right before the create: over it the order waits (no document), never dropped;
+        # allowed, the order's intent is recorded in the same transaction
         quota = plans.reserve(self.store, t, reference, self.settings, document_type=kind, report=report)
         if not quota.allowed:
             self.store.journal.finish(attempt, TransferState.WAITING_FOR_QUOTA, error=quota.reason)
             report.waiting[t.starweb_order_id] = quota.reason or ""
             return TransferState.WAITING_FOR_QUOTA.value
-        self.store.transfers.record_intent(t, reference, document_type=kind)
+        # the intent is recorded: the reservation is the intent (`Transfers.reserve_quota`)
         sent = {"order": order.order_id, "document": _summary(plan.body), "shop_totals": _shop_totals(order)}
         self.store.journal.update(attempt, request=sent)
         crash_point("before_create")
