@@ -47,6 +47,20 @@ def test_an_expired_lease_is_taken_over(store) -> None:
     assert b is not None and b.token > a.token
 
 
+async def test_a_lease_kept_for_a_create_in_doubt_outlives_its_block_and_its_holder(store) -> None:
+    """`extend_to` (a create whose answer was lost): leaving `held`'s block, or the holder dying, must
+    not free the lease before the late answer may have landed."""
+    until = None
+    with pytest.raises(RuntimeError):
+        async with store.leases.held("customer:1:email:x", holder_name("w"), timedelta(seconds=30)) as lease:
+            until = store.leases.extend_to(lease, lease.expires_at + timedelta(minutes=2)).expires_at
+            raise RuntimeError("in doubt")
+    assert store.leases.holder("customer:1:email:x") is not None
+    assert store.leases.acquire("customer:1:email:x", holder_name("b"), timedelta(seconds=30)) is None
+    after = until + timedelta(seconds=1)
+    assert store.leases.acquire("customer:1:email:x", "b", timedelta(seconds=30), now=after) is not None
+
+
 def test_a_dead_holder_of_this_machine_loses_its_lease_at_once(store) -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "from shopbridge.store.leases import holder_name; print(holder_name('w'))"],

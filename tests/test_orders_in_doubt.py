@@ -93,6 +93,48 @@ async def test_a_late_create_waits_in_doubt_and_is_adopted_not_doubled(env: Env)
     assert written["data"]["externalIdValue"] == f"D:{late['Id']}"
 
 
+async def test_a_late_customer_create_keeps_the_buyers_next_order_from_creating_another(env: Env) -> None:
+    """The customer's create is answered late: the order waits in doubt, and until the grace period is
+    over no order of that buyer (another worker's, another sweep's) may create the customer again."""
+    address = {
+        "firstName": "Sena",
+        "lastName": "Svaret",
+        "address": "Dröjsmålsvägen 3",
+        "postalCode": "11122",
+        "city": "Stockholm",
+        "countryCode": "SE",
+    }
+    email = "sena.svaret@example.com"
+    body = {"email": email, "addresses": {"invoice": address, "delivery": address}}
+    buyer = (await env.shop("POST", "customers", json=body))["data"]["customerId"]
+    item = {"sku": await _sku(env), "quantity": 1, "unitPrice": 40, "vatRate": 25}
+    first = (await env.new_order([item], customerId=buyer))["orderId"]
+    second = (await env.new_order([item], customerId=buyer))["orderId"]
+
+    async def customers() -> list[dict]:
+        return (await env.visma_get("customers", **{"$filter": f"EmailAddress eq '{email}'"}))["Data"]
+
+    _late(env, "customers")
+    try:
+        await _sweep(env, first, timeout=TIMEOUT_S)
+    finally:
+        _no_faults(env)
+    assert env.transfer(first).state == TransferState.IN_DOUBT, env.transfer(first).last_error
+    await _sweep(env, second)  # right away, before the late create lands: it must not make another
+    waiting = env.transfer(second)
+    assert waiting.state != TransferState.TRANSFERRED
+    assert "without an answer" in waiting.last_error, waiting.last_error
+    for _ in range(50):  # the late create lands
+        if await customers():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(GRACE_S)
+    for oid in (first, second):
+        await _sweep(env, oid)
+        assert env.transfer(oid).state == TransferState.TRANSFERRED, env.transfer(oid).last_error
+    assert len(await customers()) == 1
+
+
 async def test_two_drafts_for_one_order_the_extra_is_deleted_and_recorded(env: Env) -> None:
     order = await env.new_order([{"sku": await _sku(env), "quantity": 2, "unitPrice": 75, "vatRate": 25}])
     oid = order["orderId"]

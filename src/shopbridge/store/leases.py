@@ -45,6 +45,9 @@ class LeaseBusy(RuntimeError):
     """Another live holder has the lease (the message says which name)."""
 
 
+KEPT = "+kept"  # a holder name with this suffix: the lease is kept until it runs out (`extend_to`)
+
+
 @dataclass(frozen=True)
 class Lease:
     """A lease held: its name, this holder, the fencing token and when it runs out unless renewed."""
@@ -64,10 +67,10 @@ def holder_name(role: str = "") -> str:
 def holder_dead(holder: str | None) -> bool:
     """True only when `holder` is a process of this machine that no longer runs (never a guess).
 
-    A holder on another machine, an unreadable name, or Windows (no safe liveness probe) are never
-    called dead: their leases run until they expire.
+    A holder on another machine, an unreadable name, Windows (no safe liveness probe) or a lease kept
+    on purpose (`Leases.extend_to`) are never called dead: their leases run until they expire.
     """
-    if not holder or sys.platform == "win32":
+    if not holder or sys.platform == "win32" or holder.endswith(KEPT):
         return False
     parts = holder.rsplit("@", 1)[-1].split(":")
     if len(parts) < 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
@@ -130,11 +133,14 @@ class Leases:
             return Lease(lease.name, lease.holder, lease.token, row.expires_at)
 
     def extend_to(self, lease: Lease, until: datetime) -> Lease:
-        """Keep the lease until `until` even if this holder stops (e.g. a create in doubt)."""
+        """Keep the lease until `until` whatever this holder does next (e.g. a create in doubt: a late
+        answer may still land). The lease is handed to the clock: this holder can no longer release
+        or renew it (`held` leaving its block does not free it), nobody can take it before then."""
         with self._session() as s:
             row = self.check_in(s, lease)
             row.expires_at = max(row.expires_at or until, until)
-            return Lease(lease.name, lease.holder, lease.token, row.expires_at)
+            row.holder = f"{lease.holder}{KEPT}"
+            return Lease(lease.name, row.holder, lease.token, row.expires_at)
 
     def release(self, lease: Lease) -> None:
         """Give the lease up at once (a no-op when it is no longer ours)."""

@@ -64,7 +64,7 @@ from shopbridge.logs import error_line
 from shopbridge.plugins import PluginError
 from shopbridge.starweb.mapping import as_dict, external_service, order_facts, order_from_wire
 from shopbridge.store import ClaimLost, TransferState, backoff, utcnow
-from shopbridge.store.leases import LeaseBusy, LeaseLost, holder_name
+from shopbridge.store.leases import KEPT, LeaseBusy, LeaseLost, holder_name
 from shopbridge.store.schema import Transfer
 from shopbridge.sync.base import Hint, SweepReport
 from shopbridge.sync.context import ConnectionContext
@@ -965,6 +965,11 @@ class OrderFlow:
 
                 return await self._create_customer(order, warnings, reconcile=reconcile)
         except LeaseBusy as exc:
+            if (self.store.leases.holder(name) or "").endswith(KEPT):
+                raise Busy(
+                    "this buyer's customer was just created in Visma without an answer; the order waits "
+                    "until it shows (or the in-doubt grace period is over) so it is not created twice"
+                ) from exc
             raise Busy(
                 "another worker is creating this order's customer in Visma right now; retrying shortly"
             ) from exc
