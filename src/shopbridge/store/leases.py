@@ -133,12 +133,13 @@ class Leases:
             return Lease(lease.name, lease.holder, lease.token, row.expires_at)
 
     def extend_to(self, lease: Lease, until: datetime) -> Lease:
-        """Keep the lease until `until` whatever this holder does next (e.g. a create in doubt: a late
-        answer may still land). The lease is handed to the clock: this holder can no longer release
-        or renew it (`held` leaving its block does not free it), nobody can take it before then."""
+        """Keep the lease until `until`, and only until then, whatever this holder does next (e.g. a
+        create in doubt: a late answer may still land). The lease is handed to the clock: this holder
+        can no longer release or renew it (`held` leaving its block does not free it), nobody can take
+        it before then."""
         with self._session() as s:
             row = self.check_in(s, lease)
-            row.expires_at = max(row.expires_at or until, until)
+            row.expires_at = until  # not a moment longer: the holder is done with it
             row.holder = f"{lease.holder}{KEPT}"
             return Lease(lease.name, row.holder, lease.token, row.expires_at)
 

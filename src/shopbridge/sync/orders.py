@@ -945,6 +945,12 @@ class OrderFlow:
         grace = timedelta(seconds=self.settings.in_doubt_grace_s)
         ttl = max(grace, self.stale_after)  # a holder that dies mid-create may still have it land
         name = f"customer:{root}:{ident.lower()}"
+        kept = Busy(
+            "this buyer's customer was just created in Visma without an answer; the order waits until it "
+            "shows (or the in-doubt grace period is over) so it is not created twice"
+        )
+        if (self.store.leases.holder(name) or "").endswith(KEPT):
+            raise kept  # waiting for the lease would only hold a slot until the grace period is over
         try:
             async with self.store.leases.held(
                 name, holder_name(self.ctx.worker), ttl, wait_s=10, steal_from_dead=False
@@ -966,10 +972,7 @@ class OrderFlow:
                 return await self._create_customer(order, warnings, reconcile=reconcile)
         except LeaseBusy as exc:
             if (self.store.leases.holder(name) or "").endswith(KEPT):
-                raise Busy(
-                    "this buyer's customer was just created in Visma without an answer; the order waits "
-                    "until it shows (or the in-doubt grace period is over) so it is not created twice"
-                ) from exc
+                raise kept from exc
             raise Busy(
                 "another worker is creating this order's customer in Visma right now; retrying shortly"
             ) from exc
