@@ -62,6 +62,25 @@ async def test_a_lease_kept_for_a_create_in_doubt_outlives_its_block_and_its_hol
     assert store.leases.acquire("customer:1:email:x", "b", timedelta(seconds=30), now=after) is not None
 
 
+def test_a_pooled_connection_the_server_dropped_is_replaced_before_use(tmp_path, monkeypatch) -> None:
+    """PostgreSQL restarted or a link dropped while a pooled connection sat unused: the next use gets
+    a new connection, not an error (pinged only after `PING_IDLE_S` unused, not before every use)."""
+    import psycopg
+    from sqlalchemy import text
+
+    from shopbridge.store import db
+    from store_backends import pg_url
+
+    with store_for_test("postgresql", tmp_path, fresh=True) as store:  # its own pool: one connection
+        with store.session() as s:
+            pid = s.execute(text("SELECT pg_backend_pid()")).scalar()
+        with psycopg.connect(pg_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        monkeypatch.setattr(db, "PING_IDLE_S", 0.0)
+        with store.session() as s:
+            assert s.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+
+
 def test_a_dead_holder_of_this_machine_loses_its_lease_at_once(store) -> None:
     dead = subprocess.run(
         [sys.executable, "-c", "from shopbridge.store.leases import holder_name; print(holder_name('w'))"],
