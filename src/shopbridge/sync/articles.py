@@ -253,7 +253,7 @@ class ArticleExportFlow(CatalogFlow):
                 v.sku,
                 reason,
                 changes=changes,
-                run=lambda: self._update(item, article_id, body, digest, warnings),
+                run=partial(self._update, item, article_id, body, digest, warnings),
             )
         )
 

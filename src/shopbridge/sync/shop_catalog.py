@@ -267,7 +267,6 @@ class ShopCatalogFlow(CatalogFlow):
             log.info(
                 "catalog.drift", sku=label, parts=[_PART_NAMES[e] for e in drifted], restored_from="visma"
             )
-        run = lambda: self._update(article, key, ref, parts)  # noqa: E731
         if not writes:
             if parts:
                 self._record(article, ref, parts)
@@ -279,7 +278,16 @@ class ShopCatalogFlow(CatalogFlow):
             if drifted
             else ""
         )
-        plan.add(Action("update", key, label, reason, changes=[_PART_NAMES[e] for e in writes], run=run))
+        plan.add(
+            Action(
+                "update",
+                key,
+                label,
+                reason,
+                changes=[_PART_NAMES[e] for e in writes],
+                run=partial(self._update, article, key, ref, parts),
+            )
+        )
 
     async def _desired(self, article: Any, key: str) -> Desired:
         rate = (await self.ref.codings()).get(str(article.CodingId))
