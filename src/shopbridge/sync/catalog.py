@@ -25,10 +25,12 @@ from shopbridge.starweb.schemas import Product, Variant
 from shopbridge.sync.base import SweepReport
 from shopbridge.sync.plan_log import ActionLog
 from shopbridge.sync.reference import ReferenceData, article_key
+from shopbridge.sync.spool import Spool
 
 PRODUCT_INCLUDE = "primaryVariant,primaryVariant.prices,primaryVariant.attributeValues,languages"
 VARIANT_INCLUDE = "prices,attributeValues"
 SETTLED_S = 5  # seconds after which the shop stamps nothing more with a given second
+SEVERAL_BATCH = 64  # products with several variants whose variants are read together (8 at a time)
 KINDS = ("create", "update", "unchanged", "conflict", "skipped", "error")
 
 
@@ -124,28 +126,19 @@ async def read_shop(
     on_progress: Callable[[int], None] | None = None,
     keep_products: bool = False,
     several_wanted: Callable[[Product], bool] | None = None,
-) -> tuple[list[ShopVariant], datetime | None]:
+) -> tuple[Spool[ShopVariant], datetime | None]:
     """The shop's variants (of products modified since `since`, or all) and the newest `modifiedAt` seen.
 
     Product lists carry only the primary variant, so products with several variants cost one more call;
-    `several_wanted` (default: all) says which of them are read (a rolling full check reads a slice).
-    `keep_products` keeps each product's wire form (with its meta data) on its rows, for plugins.
+    `several_wanted` (default: all) says which of them are read (a rolling full check reads a slice),
+    a batch at a time as the list is read. `keep_products` keeps each product's wire form (with its
+    meta data) on its rows, for plugins. The rows are spooled (`Spool`): a catalogue read whole is not
+    held in memory.
     """
     include = PRODUCT_INCLUDE + ",metaData" if keep_products else PRODUCT_INCLUDE
-    rows: list[ShopVariant] = []
+    rows: Spool[ShopVariant] = Spool()
     newest: datetime | None = None
     several: list[Product] = []
-    async for product in client.iter_products(include=include, updatedSince=since):
-        modified = parse_time(product.modifiedAt)
-        if modified and (newest is None or modified > newest):
-            newest = modified
-        if product.hasSeveralVariants:
-            if several_wanted is None or several_wanted(product):
-                several.append(product)
-        elif product.primaryVariant is not None:
-            rows.append(shop_variant(product, product.primaryVariant, language, keep=keep_products))
-            if on_progress:
-                on_progress(1)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def variants_of(product: Product) -> list[ShopVariant]:
@@ -155,8 +148,25 @@ async def read_shop(
             on_progress(len(found))
         return [shop_variant(product, v, language, keep=keep_products) for v in found]
 
-    for batch in await asyncio.gather(*(variants_of(p) for p in several)):
-        rows.extend(batch)
+    async def read_several() -> None:
+        for batch in await asyncio.gather(*(variants_of(p) for p in several)):
+            rows.extend(batch)
+        several.clear()
+
+    async for product in client.iter_products(include=include, updatedSince=since):
+        modified = parse_time(product.modifiedAt)
+        if modified and (newest is None or modified > newest):
+            newest = modified
+        if product.hasSeveralVariants:
+            if several_wanted is None or several_wanted(product):
+                several.append(product)
+                if len(several) >= SEVERAL_BATCH:
+                    await read_several()
+        elif product.primaryVariant is not None:
+            rows.append(shop_variant(product, product.primaryVariant, language, keep=keep_products))
+            if on_progress:
+                on_progress(1)
+    await read_several()
     return rows, newest
 
 

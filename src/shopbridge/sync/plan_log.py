@@ -1,8 +1,8 @@
-"""A catalogue plan's actions, kept in a temporary file once there are more than a chunk of them.
+"""A catalogue plan's actions, kept in a `Spool` (a temporary file once there are many).
 
 A plan of the whole catalogue then costs a few counters in memory, not one object (with its write's
-arguments) per item: the preview reads the actions back from the file, and `take` hands the writes
-to `CatalogPlan.apply` in the order they were planned. A write is a `functools.partial` of a flow's
+arguments) per item: the preview reads the actions back, and `take` hands the writes to
+`CatalogPlan.apply` in the order they were planned. A write is a `functools.partial` of a flow's
 method; the file keeps the method's name and arguments, the log keeps the flow. A write that cannot
 be stored so (another callable, arguments that do not pickle) stays in memory.
 """
@@ -10,16 +10,16 @@ be stored so (another callable, arguments that do not pickle) stays in memory.
 from __future__ import annotations
 
 import pickle
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from shopbridge.sync.spool import Spool
 
 if TYPE_CHECKING:
     from shopbridge.sync.catalog import Action
 
-CHUNK = 500  # actions kept in memory before they go to the file; also the read-back batch
 KEPT = -1  # a packed write that stayed in memory (`ActionLog._kept`)
 
 
@@ -29,24 +29,19 @@ class ActionLog:
     def __init__(self) -> None:
         self.kinds: Counter[str] = Counter()
         self.writes = 0  # actions with a write, taken or not
-        self._buffer: list[Action] = []  # the newest actions, not in the file yet
-        self._file: IO[bytes] | None = None
-        self._filed = 0  # actions in the file (the first ones)
-        self._end = 0  # the file's size
+        self._spool: Spool[Action] = Spool(self._pack, self._unpack)
         self._owners: list[Any] = []  # the flows whose methods the stored writes call
         self._kept: dict[int, Callable[[], Any]] = {}  # writes that stayed in memory, by index
         self._failed: dict[int, str] = {}  # index -> why its write failed (the action is an error now)
         self._taken = 0  # actions before this index have had their write taken (`take`)
 
     def __len__(self) -> int:
-        return self._filed + len(self._buffer)
+        return len(self._spool)
 
     def append(self, action: Action) -> None:
         self.kinds[action.kind] += 1
         self.writes += action.run is not None
-        self._buffer.append(action)
-        if len(self._buffer) >= CHUNK:
-            self._spill()
+        self._spool.append(action)
 
     def __iter__(self) -> Iterator[Action]:
         for _, action in self._indexed():
@@ -70,50 +65,27 @@ class ActionLog:
         self._failed[index] = reason
         action.kind, action.reason = "error", reason
 
-    # -- the file ---------------------------------------------------------------------------------
     def _indexed(self) -> Iterator[tuple[int, Action]]:
-        offset, index = 0, 0
-        while index < self._filed:
-            batch, offset = self._read(offset, min(CHUNK, self._filed - index))
-            for packed in batch:
-                yield index, self._unpack(index, packed)
-                index += 1
-        for action in list(self._buffer):
+        for index, action in self._spool.indexed():
             if index in self._failed:
                 action.kind, action.reason = "error", self._failed[index]
             yield index, action
-            index += 1
 
-    def _read(self, offset: int, n: int) -> tuple[list[tuple[Any, ...]], int]:
-        assert self._file is not None
-        self._file.seek(offset)
-        batch = [pickle.load(self._file) for _ in range(n)]
-        return batch, self._file.tell()
-
-    def _spill(self) -> None:
-        if self._file is None:
-            # lives as long as the plan; unlinked already, gone when the plan is
-            self._file = tempfile.TemporaryFile(prefix="shopbridge-plan-")  # noqa: SIM115
-        self._file.seek(self._end)
-        for action in self._buffer:
-            self._file.write(self._pack(self._filed, action))
-            self._filed += 1
-        self._end = self._file.tell()
-        self._buffer = []
-
-    def _pack(self, index: int, action: Action) -> bytes:
+    def _pack(self, index: int, action: Action) -> tuple[Any, ...]:
         head = (action.kind, action.key, action.label, action.reason, action.changes)
         run = action.run
         owner = getattr(getattr(run, "func", None), "__self__", None)
         if run is None:
-            return pickle.dumps((*head, None))
+            return (*head, None)
         if isinstance(run, partial) and owner is not None:
+            stored = (*head, (self._owner(owner), run.func.__name__, run.args, run.keywords))
             try:
-                return pickle.dumps((*head, (self._owner(owner), run.func.__name__, run.args, run.keywords)))
+                pickle.dumps(stored)
+                return stored
             except (pickle.PicklingError, TypeError, AttributeError):
                 pass
         self._kept[index] = run
-        return pickle.dumps((*head, KEPT))
+        return (*head, KEPT)
 
     def _owner(self, owner: Any) -> int:
         for i, known in enumerate(self._owners):
@@ -134,6 +106,4 @@ class ActionLog:
         else:
             owner, name, args, keywords = stored
             run = partial(getattr(self._owners[owner], name), *args, **keywords)
-        if index in self._failed:
-            kind, reason = "error", self._failed[index]
         return Action(kind, key, label, reason, changes, run)
