@@ -17,7 +17,7 @@ catalogue costs one list page and no write. An existing article with the same nu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -186,7 +186,7 @@ class ArticleExportFlow(CatalogFlow):
         twins = {k: sorted(r) for k, r in refs.items()}
         if json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}") != twins:
             self.store.cursors.set(self.ctx.id, TWINS, json.dumps(twins))
-        articles: dict[str, Any] | None = None
+        articles: Mapping[str, Any] | None = None
         master = await self._master_pricelist()
         for v in variants:  # read back from the spool: each row is let go once planned (see `VariantRef`)
             label = v.sku or v.ref
@@ -344,7 +344,7 @@ class ArticleExportFlow(CatalogFlow):
                 return Decimal(r.defaultVatRate)
         return Decimal("25")
 
-    async def _articles(self) -> dict[str, Any]:
+    async def _articles(self) -> Mapping[str, Any]:
         """Visma articles by key; a key held by two articles maps to the list of them."""
         await self.ref.refresh_articles()
         return self.ref.articles_by_key()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -157,7 +157,7 @@ class ShopCatalogFlow(CatalogFlow):
         return plan
 
     async def _read_shop(
-        self, whole: bool, by_key: dict[str, Any], changed: set[str], bound: dict[str, Any]
+        self, whole: bool, by_key: Mapping[str, Any], changed: set[str], bound: dict[str, Any]
     ) -> dict[str, list[ShopVariant]]:
         """The shop's variants by key: all (`whole`, or more unbound articles than `LOOKUP_LIMIT`), else
         those of products changed since the shop cursor plus one look-up per unbound changed article."""
@@ -178,7 +178,7 @@ class ShopCatalogFlow(CatalogFlow):
             self._commits.append(lambda: self.store.cursors.set(self.ctx.id, SHOP_CURSOR, value))
         return shop
 
-    def _held_back_moved(self, by_key: dict[str, Any]) -> set[str]:
+    def _held_back_moved(self, by_key: Mapping[str, Any]) -> set[str]:
         """Keys whose held-back quantity changed since the last sweep (an order came, or was invoiced
         or cancelled): their stock is worked out again even though nothing changed in Visma. What was
         held back is stored, so the next sweep (another process, after a restart) compares with it."""
@@ -194,7 +194,7 @@ class ShopCatalogFlow(CatalogFlow):
             return set()
         return {k for k in set(before) | set(now) if before.get(k) != now.get(k)} & set(by_key)
 
-    async def _changed_keys(self, by_key: dict[str, Any], since: str | None) -> set[str]:
+    async def _changed_keys(self, by_key: Mapping[str, Any], since: str | None) -> set[str]:
         if since is None:
             keys = set(by_key)
         else:
@@ -469,7 +469,7 @@ class ShopCatalogFlow(CatalogFlow):
                 self.store.catalog_issues.report(self.ctx.id, "pricelist", pid, message)
         return rules, market, rates.get(HOME_COUNTRY, Decimal(25))
 
-    def _report_rowless(self, by_key: dict[str, Any]) -> None:
+    def _report_rowless(self, by_key: Mapping[str, Any]) -> None:
         """Tell, per pricelist following a Visma list, which articles that list has no row for and
         how they are priced instead (by the rule, or not at all): a warning while it lasts."""
         names = {str(pl.pricelistId): pl.name for pl in self.lookup["pricelists"]}
@@ -532,7 +532,7 @@ class ShopCatalogFlow(CatalogFlow):
             self._commits.append(lambda: self.store.cursors.set(self.ctx.id, ROWS_CURSOR, value))
         return cache["rows"]
 
-    def _price_rows_changed(self, by_key: dict[str, Any], after: datetime) -> set[str]:
+    def _price_rows_changed(self, by_key: Mapping[str, Any], after: datetime) -> set[str]:
         """Keys of articles whose price list rows changed after `after` (read with the rows)."""
         cache = self.ctx.cache.get("price_rows")
         if not cache or "pricelists" not in self.parts:
