@@ -84,17 +84,7 @@ class PackedArticle:
         return cls(_RECORD.validate_python(row))
 
     def unpack(self) -> ArticleRecord:
-        record = object.__new__(ArticleRecord)
-        object.__setattr__(record, "Id", self.Id)
-        for name, value in zip(FIELDS[1:], marshal.loads(self.data), strict=True):
-            if value is not None and name in _DECIMALS:
-                value = Decimal(value)
-            elif value is not None and name == "ChangedUtc":
-                value = datetime.fromisoformat(value)
-            elif name in _SHARED_FIELDS and isinstance(value, int):
-                value = _SHARED[value]
-            object.__setattr__(record, name, value)
-        return record
+        return _unpack(self.Id, self.data)
 
     @property
     def Number(self) -> str | None:
@@ -103,6 +93,20 @@ class PackedArticle:
     @property
     def ChangedUtc(self) -> datetime | None:
         return self.unpack().ChangedUtc
+
+
+def _unpack(article_id: str, data: bytes) -> ArticleRecord:
+    record = object.__new__(ArticleRecord)
+    object.__setattr__(record, "Id", article_id)
+    for name, value in zip(FIELDS[1:], marshal.loads(data), strict=True):
+        if value is not None and name in _DECIMALS:
+            value = Decimal(value)
+        elif value is not None and name == "ChangedUtc":
+            value = datetime.fromisoformat(value)
+        elif name in _SHARED_FIELDS and isinstance(value, int):
+            value = _SHARED[value]
+        object.__setattr__(record, name, value)
+    return record
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -124,7 +128,7 @@ class ArticleCache(Mapping[str, Any]):
     `ArticleRecord`, or the list of them when two articles share a key."""
 
     def __init__(self) -> None:
-        self._packed: dict[str, PackedArticle] = {}  # Visma id -> article
+        self._packed: dict[str, bytes] = {}  # Visma id -> its other fields (`PackedArticle.data`)
         self._key_of: dict[str, str] = {}  # Visma id -> key
         self._ids: dict[str, str | tuple[str, ...]] = {}  # key -> id(s), the newest last
 
@@ -137,7 +141,7 @@ class ArticleCache(Mapping[str, Any]):
         old = self._key_of.get(article_id)
         if old is not None and old != key:
             self._drop(old, article_id)
-        self._packed[article_id] = packed
+        self._packed[article_id] = packed.data
         self._key_of[article_id] = key
         have = self._ids.get(key)
         if have is None or have == article_id:
@@ -160,13 +164,14 @@ class ArticleCache(Mapping[str, Any]):
         have = self._ids.get(key)
         if have is None:
             return None
-        return self._packed[have[-1] if isinstance(have, tuple) else have].unpack()
+        article_id = have[-1] if isinstance(have, tuple) else have
+        return _unpack(article_id, self._packed[article_id])
 
     def __getitem__(self, key: str) -> Any:
         have = self._ids[key]
         if isinstance(have, tuple):
-            return [self._packed[i].unpack() for i in have]
-        return self._packed[have].unpack()
+            return [_unpack(i, self._packed[i]) for i in have]
+        return _unpack(have, self._packed[have])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
