@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import marshal
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -61,6 +62,7 @@ _DECIMALS = frozenset(("NetPrice", "NetPriceWithDiscount", "StockBalance", "Stoc
 _SHARED_FIELDS = frozenset(("CodingId", "UnitId"))  # a company has a few: packed as an index into _SHARED
 _SHARED: list[str] = []
 _SHARED_INDEX: dict[str, int] = {}
+_SHARED_LOCK = threading.Lock()  # contexts of several threads pack articles; an index is given once
 
 
 def article_key(number: str) -> str:
@@ -113,8 +115,11 @@ def _plain(name: str, value: Any) -> Any:
     if name in _SHARED_FIELDS and value:
         index = _SHARED_INDEX.get(value)
         if index is None:
-            index = _SHARED_INDEX[value] = len(_SHARED)
-            _SHARED.append(value)
+            with _SHARED_LOCK:
+                index = _SHARED_INDEX.get(value)
+                if index is None:
+                    _SHARED.append(value)
+                    index = _SHARED_INDEX[value] = len(_SHARED) - 1
         return index
     if isinstance(value, Decimal):
         return str(value)

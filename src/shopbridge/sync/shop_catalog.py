@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -475,7 +475,7 @@ class ShopCatalogFlow(CatalogFlow):
         names = {str(pl.pricelistId): pl.name for pl in self.lookup["pricelists"]}
         self.store.catalog_issues.clear_entity(self.ctx.id, ROWLESS)  # checked again below
         for pid, list_id in self.lookup["sources"].items():
-            missing = sorted(
+            lacking = (
                 a.Number
                 for k, a in by_key.items()
                 if not _is_list(a)
@@ -485,21 +485,22 @@ class ShopCatalogFlow(CatalogFlow):
                 and a.SendToWebshop is not False
                 and (list_id, str(a.Id)) not in self.lookup["rows"]
             )
-            if not missing:
+            n, first = _count_and_first(lacking, 5)
+            if not n:
                 continue
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            shown = ", ".join(first) + (f" and {n - 5} more" if n > 5 else "")
             if pid in self.lookup["rules"]:
                 how = f"priced from the master price by price_rules.{pid}"
             else:
                 how = (
                     f"no price in the shop's pricelist {names.get(pid)!r}: add rows or set price_rules.{pid}"
                 )
-            message = f"{len(missing)} article(s) have no row in the Visma price list ({shown}): {how}"
+            message = f"{n} article(s) have no row in the Visma price list ({shown}): {how}"
             self.store.catalog_issues.report(self.ctx.id, ROWLESS, pid, message, level="warning")
             log.info(
                 "catalog.pricelist_rows_missing",
                 pricelist=pid,
-                articles=len(missing),
+                articles=n,
                 rule=pid in self.lookup["rules"],
             )
 
@@ -723,6 +724,15 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
 def _variant_only(product: dict[str, Any]) -> dict[str, Any]:
     """The product part for a variant of a product with several: only its active flag is ours."""
     return {"active": product["active"], "variant_only": True}
+
+
+def _count_and_first(values: Iterable[str], k: int) -> tuple[int, list[str]]:
+    """How many values there are and the first `k` of them sorted, without holding them all."""
+    n, first = 0, []
+    for value in values:
+        n += 1
+        first = sorted([*first, value])[:k]
+    return n, first
 
 
 def _is_list(value: Any) -> bool:
