@@ -128,26 +128,31 @@ def _plain(name: str, value: Any) -> Any:
     return value
 
 
+def _number(data: bytes) -> str | None:
+    """The article number of packed fields (the first of them)."""
+    number: str | None = marshal.loads(data)[0]
+    return number
+
+
 class ArticleCache(Mapping[str, Any]):
     """Visma articles by key (`article_key` of the number), packed; a lookup unpacks an
     `ArticleRecord`, or the list of them when two articles share a key."""
 
     def __init__(self) -> None:
         self._packed: dict[str, bytes] = {}  # Visma id -> its other fields (`PackedArticle.data`)
-        self._key_of: dict[str, str] = {}  # Visma id -> key
         self._ids: dict[str, str | tuple[str, ...]] = {}  # key -> id(s), the newest last
 
     def remember(self, article: ArticleRecord | PackedArticle) -> None:
         packed = article if isinstance(article, PackedArticle) else PackedArticle(article)
-        number = article.Number
+        number = _number(packed.data)
         if not number:
             return
         key, article_id = article_key(number), str(packed.Id)
-        old = self._key_of.get(article_id)
-        if old is not None and old != key:
-            self._drop(old, article_id)
+        before = self._packed.get(article_id)
+        old = _number(before) if before is not None else None
+        if old and article_key(old) != key:  # renamed in Visma: its old number is free
+            self._drop(article_key(old), article_id)
         self._packed[article_id] = packed.data
-        self._key_of[article_id] = key
         have = self._ids.get(key)
         if have is None or have == article_id:
             self._ids[key] = article_id
