@@ -34,7 +34,7 @@ class ReferenceData:
     starweb: StarwebClient
     visma: VismaClient
     _small: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    _articles: ArticleCache = field(default_factory=lambda: ArticleCache())
+    _articles: ArticleCache = field(default_factory=ArticleCache)  # by key, packed
     _article_cursor: datetime | None = None
     _articles_fresh: bool = False
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
