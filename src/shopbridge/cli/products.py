@@ -89,7 +89,7 @@ async def _initial(
                 plan = await flow.plan(full=True, observe=True)
             done: Any = {}
             if apply:
-                progress.update(task, description="writing", total=len(plan.writes), completed=0)
+                progress.update(task, description="writing", total=plan.write_count, completed=0)
                 done = await plan.apply(on_done=lambda _a: progress.advance(task, 1))
         return plan, done
 

@@ -17,7 +17,7 @@ catalogue costs one list page and no write. An existing article with the same nu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -47,6 +47,7 @@ from shopbridge.sync.catalog import (
 from shopbridge.sync.context import ConnectionContext
 from shopbridge.sync.directions import direction
 from shopbridge.sync.reference import article_key
+from shopbridge.sync.spool import Spool
 
 log = structlog.get_logger(__name__)
 
@@ -105,8 +106,8 @@ class ArticleExportFlow(CatalogFlow):
             on_progress=(lambda n: self.on_progress("read", n)) if self.on_progress else None,
             several_wanted=self._rolling_slice(plan) if full and self.scheduled else None,
         )
-        variants += await self._retry_items({v.ref for v in variants}, hints)
-        if variants:
+        variants.extend(await self._retry_items(variants, hints))
+        if len(variants):
             await self._plan_variants(variants, plan, full=full)
         if newest is not None:
             value = next_cursor(newest, since, self.ctx.starweb.server_date)
@@ -144,22 +145,24 @@ class ArticleExportFlow(CatalogFlow):
 
         return wanted
 
-    async def _retry_items(self, seen: set[str], hints: list[Hint] | None) -> list[ShopVariant]:
+    async def _retry_items(self, variants: Spool[ShopVariant], hints: list[Hint] | None) -> list[ShopVariant]:
         """Variants that failed before (retried every sweep), hinted products and every product of a
-        stored SKU twin (so a twin stays a conflict until one is renamed), read one by one; `seen`
-        holds the refs already read."""
+        stored SKU twin (so a twin stays a conflict until one is renamed), read one by one unless
+        `variants` (those read already) has them."""
         out: list[ShopVariant] = []
         product_ids = {int(h.ref) for h in hints or [] if h.kind == "product" and str(h.ref).isdigit()}
         twins: dict[str, list[str]] = json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}")
         product_ids |= {parse_ref(ref)[0] for refs in twins.values() for ref in refs}
-        read = {v.split(":")[0] for v in seen}
         for key in self.store.catalog_issues.keys(self.ctx.id, ENTITY) - set(twins):
             product = await self.ctx.starweb.find_product_by_sku(key)
             if product is None:
                 self.store.catalog_issues.clear(self.ctx.id, ENTITY, key)
             elif product.productId:
                 product_ids.add(int(product.productId))
-        for pid in product_ids - {int(p) for p in read}:
+        if not product_ids:
+            return out
+        seen = {v.ref for v in variants if v.product_id in product_ids}
+        for pid in product_ids - {int(ref.split(":")[0]) for ref in seen}:
             try:
                 product = await self.ctx.starweb.get_product(pid, include="languages,metaData")
             except NotFoundError:  # deleted in the shop
@@ -170,20 +173,22 @@ class ArticleExportFlow(CatalogFlow):
                     out.append(row)
         return out
 
-    async def _plan_variants(self, variants: list[ShopVariant], plan: CatalogPlan, *, full: bool) -> None:
+    async def _plan_variants(self, variants: Spool[ShopVariant], plan: CatalogPlan, *, full: bool) -> None:
         bound = self.store.bindings.index(self.ctx.id, ENTITY)
         self.issue_keys = self.store.catalog_issues.keys(
             self.ctx.id, ENTITY
         ) | self.store.catalog_issues.keys(self.ctx.id, ENTITY, level="warning")
         dup_shop = duplicates(v.key for v in variants if v.key)
-        twins = {k: sorted(v.ref for v in variants if v.key == k) for k in sorted(dup_shop)}
+        refs: dict[str, list[str]] = {k: [] for k in sorted(dup_shop)}
+        for v in variants if dup_shop else ():
+            if v.key in refs:
+                refs[v.key].append(v.ref)
+        twins = {k: sorted(r) for k, r in refs.items()}
         if json.loads(self.store.cursors.get(self.ctx.id, TWINS) or "{}") != twins:
             self.store.cursors.set(self.ctx.id, TWINS, json.dumps(twins))
-        articles: dict[str, Any] | None = None
+        articles: Mapping[str, Any] | None = None
         master = await self._master_pricelist()
-        variants.reverse()  # taken from the end, so each row is let go once planned (see `VariantRef`)
-        while variants:
-            v = variants.pop()
+        for v in variants:  # read back from the spool: each row is let go once planned (see `VariantRef`)
             label = v.sku or v.ref
             if not v.sku:
                 plan.add(Action("skipped", v.ref, label, "the variant has no SKU"))
@@ -253,7 +258,7 @@ class ArticleExportFlow(CatalogFlow):
                 v.sku,
                 reason,
                 changes=changes,
-                run=lambda: self._update(item, article_id, body, digest, warnings),
+                run=partial(self._update, item, article_id, body, digest, warnings),
             )
         )
 
@@ -339,7 +344,7 @@ class ArticleExportFlow(CatalogFlow):
                 return Decimal(r.defaultVatRate)
         return Decimal("25")
 
-    async def _articles(self) -> dict[str, Any]:
+    async def _articles(self) -> Mapping[str, Any]:
         """Visma articles by key; a key held by two articles maps to the list of them."""
         await self.ref.refresh_articles()
         return self.ref.articles_by_key()

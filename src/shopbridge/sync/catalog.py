@@ -23,11 +23,14 @@ from typing import Any, NamedTuple
 from shopbridge.starweb.client import StarwebClient
 from shopbridge.starweb.schemas import Product, Variant
 from shopbridge.sync.base import SweepReport
+from shopbridge.sync.plan_log import ActionLog
 from shopbridge.sync.reference import ReferenceData, article_key
+from shopbridge.sync.spool import Spool
 
 PRODUCT_INCLUDE = "primaryVariant,primaryVariant.prices,primaryVariant.attributeValues,languages"
 VARIANT_INCLUDE = "prices,attributeValues"
 SETTLED_S = 5  # seconds after which the shop stamps nothing more with a given second
+SEVERAL_BATCH = 64  # products with several variants whose variants are read together (8 at a time)
 KINDS = ("create", "update", "unchanged", "conflict", "skipped", "error")
 
 
@@ -123,28 +126,19 @@ async def read_shop(
     on_progress: Callable[[int], None] | None = None,
     keep_products: bool = False,
     several_wanted: Callable[[Product], bool] | None = None,
-) -> tuple[list[ShopVariant], datetime | None]:
+) -> tuple[Spool[ShopVariant], datetime | None]:
     """The shop's variants (of products modified since `since`, or all) and the newest `modifiedAt` seen.
 
     Product lists carry only the primary variant, so products with several variants cost one more call;
-    `several_wanted` (default: all) says which of them are read (a rolling full check reads a slice).
-    `keep_products` keeps each product's wire form (with its meta data) on its rows, for plugins.
+    `several_wanted` (default: all) says which of them are read (a rolling full check reads a slice),
+    a batch at a time as the list is read. `keep_products` keeps each product's wire form (with its
+    meta data) on its rows, for plugins. The rows are spooled (`Spool`): a catalogue read whole is not
+    held in memory.
     """
     include = PRODUCT_INCLUDE + ",metaData" if keep_products else PRODUCT_INCLUDE
-    rows: list[ShopVariant] = []
+    rows: Spool[ShopVariant] = Spool()
     newest: datetime | None = None
     several: list[Product] = []
-    async for product in client.iter_products(include=include, updatedSince=since):
-        modified = parse_time(product.modifiedAt)
-        if modified and (newest is None or modified > newest):
-            newest = modified
-        if product.hasSeveralVariants:
-            if several_wanted is None or several_wanted(product):
-                several.append(product)
-        elif product.primaryVariant is not None:
-            rows.append(shop_variant(product, product.primaryVariant, language, keep=keep_products))
-            if on_progress:
-                on_progress(1)
     semaphore = asyncio.Semaphore(concurrency)
 
     async def variants_of(product: Product) -> list[ShopVariant]:
@@ -154,8 +148,25 @@ async def read_shop(
             on_progress(len(found))
         return [shop_variant(product, v, language, keep=keep_products) for v in found]
 
-    for batch in await asyncio.gather(*(variants_of(p) for p in several)):
-        rows.extend(batch)
+    async def read_several() -> None:
+        for batch in await asyncio.gather(*(variants_of(p) for p in several)):
+            rows.extend(batch)
+        several.clear()
+
+    async for product in client.iter_products(include=include, updatedSince=since):
+        modified = parse_time(product.modifiedAt)
+        if modified and (newest is None or modified > newest):
+            newest = modified
+        if product.hasSeveralVariants:
+            if several_wanted is None or several_wanted(product):
+                several.append(product)
+                if len(several) >= SEVERAL_BATCH:
+                    await read_several()
+        elif product.primaryVariant is not None:
+            rows.append(shop_variant(product, product.primaryVariant, language, keep=keep_products))
+            if on_progress:
+                on_progress(1)
+    await read_several()
     return rows, newest
 
 
@@ -205,35 +216,57 @@ class Action:
 
 @dataclass
 class CatalogPlan:
-    """What a catalogue flow would do, item by item, before it writes anything."""
+    """What a catalogue flow would do, item by item, before it writes anything. The actions are kept
+    in an `ActionLog` (a temporary file once there are many), so a plan of the whole catalogue holds
+    counters in memory, not its items."""
 
     source: str  # starweb or visma
-    actions: list[Action] = field(default_factory=list)
+    actions: ActionLog | Iterable[Action] = field(default_factory=ActionLog)
     # what the plan learnt, stored once its writes are done (cursors, snapshots): a dry run keeps none
     commits: list[Callable[[], None]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # sentences for the person reading the plan
     drift: int = 0  # items the other side changed although we own them (restored by the writes)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.actions, ActionLog):
+            given, self.actions = self.actions, ActionLog()
+            for action in given:
+                self.actions.append(action)
+
+    @property
+    def log(self) -> ActionLog:
+        assert isinstance(self.actions, ActionLog)
+        return self.actions
+
     def add(self, action: Action) -> Action:
-        self.actions.append(action)
+        self.log.append(action)
         return action
 
     @property
     def counts(self) -> dict[str, int]:
-        counted = Counter(a.kind for a in self.actions)
-        return {k: counted.get(k, 0) for k in KINDS}
+        return {k: self.log.kinds.get(k, 0) for k in KINDS}
 
     @property
     def writes(self) -> list[Action]:
-        return [a for a in self.actions if a.run is not None]
+        return [a for a in self.log if a.run is not None]
 
-    def rows(self, *, include_unchanged: bool = False) -> list[dict[str, str]]:
-        """One dict per item (kind, sku, changes, reason), for the table and the CSV."""
-        return [
-            {"kind": a.kind, "sku": a.label, "changes": ", ".join(a.changes), "reason": a.reason}
-            for a in self.actions
-            if include_unchanged or a.kind != "unchanged"
-        ]
+    @property
+    def write_count(self) -> int:
+        """How many actions write (what `apply` has to do), without reading them back."""
+        return self.log.writes
+
+    def rows(self, *, include_unchanged: bool = False, limit: int | None = None) -> list[dict[str, str]]:
+        """One dict per item (kind, sku, changes, reason), for the table and the CSV; the first
+        `limit` of them when given."""
+        out: list[dict[str, str]] = []
+        for a in self.log:
+            if limit is not None and len(out) >= limit:
+                break
+            if include_unchanged or a.kind != "unchanged":
+                out.append(
+                    {"kind": a.kind, "sku": a.label, "changes": ", ".join(a.changes), "reason": a.reason}
+                )
+        return out
 
     def write_csv(self, path: Path) -> None:
         with path.open("w", newline="", encoding="utf-8") as fh:
@@ -244,24 +277,22 @@ class CatalogPlan:
     async def apply(
         self, *, concurrency: int = 16, on_done: Callable[[Action], None] | None = None
     ) -> Counter[str]:
-        """Run every write with `concurrency` workers (the client's rate limiter paces them); a failure
-        stays on its item (and is retried by the next sweep). A done write lets go of its closure, so
-        memory falls as the plan is worked. Then store what the plan learnt (`commits`).
+        """Run every write with `concurrency` workers (the client's rate limiter paces them), read back
+        from the log as they go; a failure stays on its item (and is retried by the next sweep). Then
+        store what the plan learnt (`commits`).
 
         Returns outcomes counted: the action kinds that succeeded, and ``failed``.
         """
         done: Counter[str] = Counter()
-        queue = iter(self.writes)
+        queue = self.log.take()
 
         async def worker() -> None:
-            for action in queue:
-                run, action.run = action.run, None
-                assert run is not None
+            for index, action, run in queue:
                 try:
                     await run()
                     done[action.kind] += 1
                 except ItemError as exc:
-                    action.kind, action.reason = "error", str(exc)
+                    self.log.fail(index, action, str(exc))
                     done["failed"] += 1
                 if on_done:
                     on_done(action)

@@ -9,70 +9,22 @@ every few minutes.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter
-from pydantic.dataclasses import dataclass as pydantic_dataclass
-
 from shopbridge.domain.money import normalize_rate
 from shopbridge.starweb.client import StarwebClient
+from shopbridge.sync.article_cache import ArticleCache, ArticleRecord, PackedArticle, article_key
 from shopbridge.visma.client import VismaClient
 from shopbridge.visma.mapping import ArticleRef, visma_rate
 from shopbridge.visma.shared_reads import company_value, forget_value
 
 T = TypeVar("T")
 SMALL_LIST_TTL_S = 300.0
-
-
-@pydantic_dataclass(slots=True, config=ConfigDict(extra="ignore"))
-class ArticleRecord:
-    """What the flows keep of a Visma article between sweeps: parsed straight from a list row (the
-    other fields are not even read) or taken from a full `Article`. A full model weighs ~10 KB; a
-    catalogue of 20,000 would cost 200 MB."""
-
-    Id: str
-    Number: str | None = None
-    Name: str | None = None
-    CodingId: str | None = None
-    UnitId: str | None = None
-    IsActive: bool | None = None
-    IsStock: bool | None = None
-    IsServiceArticle: bool | None = None
-    SendToWebshop: bool | None = None
-    NetPrice: Decimal | None = None
-    NetPriceWithDiscount: Decimal | None = None
-    StockBalance: Decimal | None = None
-    StockBalanceAvailable: Decimal | None = None
-    ChangedUtc: datetime | None = None
-
-    def __post_init__(self) -> None:
-        """A company has a few codings and units: one string each is kept, not one per article."""
-        self.CodingId = sys.intern(self.CodingId) if self.CodingId else self.CodingId
-        self.UnitId = sys.intern(self.UnitId) if self.UnitId else self.UnitId
-
-    @classmethod
-    def model_validate(cls, row: Any) -> ArticleRecord:
-        """One list row (what `VismaClient.changed_since` calls per row)."""
-        return _RECORD.validate_python(row)
-
-    @classmethod
-    def of(cls, article: Any) -> ArticleRecord:
-        """The record of a full `Article` (a create's or update's answer)."""
-        return cls(**{name: getattr(article, name, None) for name in cls.__slots__})  # type: ignore[attr-defined]
-
-
-_RECORD: TypeAdapter[ArticleRecord] = TypeAdapter(ArticleRecord)
-
-
-def article_key(number: str) -> str:
-    """Article numbers and SKUs match case-insensitively, ignoring surrounding blanks."""
-    return number.strip().upper()
 
 
 @dataclass
@@ -82,8 +34,7 @@ class ReferenceData:
     starweb: StarwebClient
     visma: VismaClient
     _small: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    _articles: dict[str, Any] = field(default_factory=dict)  # article_key -> Visma Article
-    _articles_by_id: dict[str, Any] = field(default_factory=dict)  # Visma id -> Article
+    _articles: ArticleCache = field(default_factory=ArticleCache)  # by key, packed
     _article_cursor: datetime | None = None
     _articles_fresh: bool = False
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)  # Visma id -> customer, as last seen
@@ -233,7 +184,7 @@ class ReferenceData:
         """Load all articles the first time, then only those changed since the last cursor."""
 
         async def load() -> None:
-            page = await self.visma.articles.changed_since(self._article_cursor, model=ArticleRecord)
+            page = await self.visma.articles.changed_since(self._article_cursor, model=PackedArticle)
             for article in page.items:
                 self.remember_article(article)
             self._article_cursor = page.cursor
@@ -245,7 +196,7 @@ class ReferenceData:
         """The Visma article whose number equals `number` (case and blanks ignored)."""
         if not self._articles_fresh:
             await self.refresh_articles()
-        article = self._articles.get(article_key(number))
+        article = self._articles.by_key(article_key(number))
         if article is None:
             return None
         return await self.article_ref(article)
@@ -265,24 +216,13 @@ class ReferenceData:
         )
 
     def remember_article(self, article: Any) -> None:
-        """Keep (a slim record of) an article read or written in Visma."""
+        """Keep (a packed record of) an article read or written in Visma."""
         if article.Number:
-            article = article if isinstance(article, ArticleRecord) else ArticleRecord.of(article)
-            old = self._articles_by_id.get(str(article.Id))
-            if old is not None and old.Number and article_key(old.Number) != article_key(article.Number):
-                self._articles.pop(article_key(old.Number), None)
-            self._articles[article_key(article.Number)] = article
-            self._articles_by_id[str(article.Id)] = article
+            self._articles.remember(
+                article if isinstance(article, (ArticleRecord, PackedArticle)) else ArticleRecord.of(article)
+            )
 
-    def articles_by_key(self) -> dict[str, Any]:
-        """Every known article by key (call `refresh_articles` first); a key two articles share maps
-        to the list of both."""
-        out: dict[str, Any] = {}
-        for article in self._articles_by_id.values():
-            key = article_key(article.Number)
-            if key in out:
-                have = out[key]
-                out[key] = [*have, article] if isinstance(have, list) else [have, article]
-            else:
-                out[key] = article
-        return out
+    def articles_by_key(self) -> Mapping[str, Any]:
+        """Every known article by key (call `refresh_articles` first), unpacked as it is looked up; a
+        key two articles share maps to the list of both."""
+        return self._articles

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -157,7 +157,7 @@ class ShopCatalogFlow(CatalogFlow):
         return plan
 
     async def _read_shop(
-        self, whole: bool, by_key: dict[str, Any], changed: set[str], bound: dict[str, Any]
+        self, whole: bool, by_key: Mapping[str, Any], changed: set[str], bound: dict[str, Any]
     ) -> dict[str, list[ShopVariant]]:
         """The shop's variants by key: all (`whole`, or more unbound articles than `LOOKUP_LIMIT`), else
         those of products changed since the shop cursor plus one look-up per unbound changed article."""
@@ -178,7 +178,7 @@ class ShopCatalogFlow(CatalogFlow):
             self._commits.append(lambda: self.store.cursors.set(self.ctx.id, SHOP_CURSOR, value))
         return shop
 
-    def _held_back_moved(self, by_key: dict[str, Any]) -> set[str]:
+    def _held_back_moved(self, by_key: Mapping[str, Any]) -> set[str]:
         """Keys whose held-back quantity changed since the last sweep (an order came, or was invoiced
         or cancelled): their stock is worked out again even though nothing changed in Visma. What was
         held back is stored, so the next sweep (another process, after a restart) compares with it."""
@@ -194,7 +194,7 @@ class ShopCatalogFlow(CatalogFlow):
             return set()
         return {k for k in set(before) | set(now) if before.get(k) != now.get(k)} & set(by_key)
 
-    async def _changed_keys(self, by_key: dict[str, Any], since: str | None) -> set[str]:
+    async def _changed_keys(self, by_key: Mapping[str, Any], since: str | None) -> set[str]:
         if since is None:
             keys = set(by_key)
         else:
@@ -267,7 +267,6 @@ class ShopCatalogFlow(CatalogFlow):
             log.info(
                 "catalog.drift", sku=label, parts=[_PART_NAMES[e] for e in drifted], restored_from="visma"
             )
-        run = lambda: self._update(article, key, ref, parts)  # noqa: E731
         if not writes:
             if parts:
                 self._record(article, ref, parts)
@@ -279,7 +278,16 @@ class ShopCatalogFlow(CatalogFlow):
             if drifted
             else ""
         )
-        plan.add(Action("update", key, label, reason, changes=[_PART_NAMES[e] for e in writes], run=run))
+        plan.add(
+            Action(
+                "update",
+                key,
+                label,
+                reason,
+                changes=[_PART_NAMES[e] for e in writes],
+                run=partial(self._update, article, key, ref, parts),
+            )
+        )
 
     async def _desired(self, article: Any, key: str) -> Desired:
         rate = (await self.ref.codings()).get(str(article.CodingId))
@@ -461,13 +469,13 @@ class ShopCatalogFlow(CatalogFlow):
                 self.store.catalog_issues.report(self.ctx.id, "pricelist", pid, message)
         return rules, market, rates.get(HOME_COUNTRY, Decimal(25))
 
-    def _report_rowless(self, by_key: dict[str, Any]) -> None:
+    def _report_rowless(self, by_key: Mapping[str, Any]) -> None:
         """Tell, per pricelist following a Visma list, which articles that list has no row for and
         how they are priced instead (by the rule, or not at all): a warning while it lasts."""
         names = {str(pl.pricelistId): pl.name for pl in self.lookup["pricelists"]}
         self.store.catalog_issues.clear_entity(self.ctx.id, ROWLESS)  # checked again below
         for pid, list_id in self.lookup["sources"].items():
-            missing = sorted(
+            lacking = (
                 a.Number
                 for k, a in by_key.items()
                 if not _is_list(a)
@@ -477,21 +485,22 @@ class ShopCatalogFlow(CatalogFlow):
                 and a.SendToWebshop is not False
                 and (list_id, str(a.Id)) not in self.lookup["rows"]
             )
-            if not missing:
+            n, first = _count_and_first(lacking, 5)
+            if not n:
                 continue
-            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            shown = ", ".join(first) + (f" and {n - 5} more" if n > 5 else "")
             if pid in self.lookup["rules"]:
                 how = f"priced from the master price by price_rules.{pid}"
             else:
                 how = (
                     f"no price in the shop's pricelist {names.get(pid)!r}: add rows or set price_rules.{pid}"
                 )
-            message = f"{len(missing)} article(s) have no row in the Visma price list ({shown}): {how}"
+            message = f"{n} article(s) have no row in the Visma price list ({shown}): {how}"
             self.store.catalog_issues.report(self.ctx.id, ROWLESS, pid, message, level="warning")
             log.info(
                 "catalog.pricelist_rows_missing",
                 pricelist=pid,
-                articles=len(missing),
+                articles=n,
                 rule=pid in self.lookup["rules"],
             )
 
@@ -524,7 +533,7 @@ class ShopCatalogFlow(CatalogFlow):
             self._commits.append(lambda: self.store.cursors.set(self.ctx.id, ROWS_CURSOR, value))
         return cache["rows"]
 
-    def _price_rows_changed(self, by_key: dict[str, Any], after: datetime) -> set[str]:
+    def _price_rows_changed(self, by_key: Mapping[str, Any], after: datetime) -> set[str]:
         """Keys of articles whose price list rows changed after `after` (read with the rows)."""
         cache = self.ctx.cache.get("price_rows")
         if not cache or "pricelists" not in self.parts:
@@ -715,6 +724,15 @@ def _shows(observed: ShopVariant, entity: str, want: dict[str, Any]) -> bool:
 def _variant_only(product: dict[str, Any]) -> dict[str, Any]:
     """The product part for a variant of a product with several: only its active flag is ours."""
     return {"active": product["active"], "variant_only": True}
+
+
+def _count_and_first(values: Iterable[str], k: int) -> tuple[int, list[str]]:
+    """How many values there are and the first `k` of them sorted, without holding them all."""
+    n, first = 0, []
+    for value in values:
+        n += 1
+        first = sorted([*first, value])[:k]
+    return n, first
 
 
 def _is_list(value: Any) -> bool:

@@ -459,7 +459,7 @@ async def products_page(connection_id: str, ctx: Ctx = Depends(signed_in)) -> Re
         conn=conn,
         source=source,
         plan=plan,
-        rows=plan.rows()[:50] if plan else [],
+        rows=plan.rows(limit=50) if plan else [],
         job=job,
     )
 
@@ -482,7 +482,7 @@ async def products_apply(connection_id: str, ctx: Ctx = Depends(signed_in)) -> R
                     plan = await ArticleExportFlow(c).plan(full=True, go_live=True)
                 else:
                     plan = await ShopCatalogFlow(c).plan(full=True, observe=True)
-                job.total = len(plan.writes)
+                job.total = plan.write_count
                 done = await plan.apply(on_done=lambda _a: job.advance())
                 return {**plan.counts, **{f"done_{k}": v for k, v in done.items()}}
 
