@@ -99,13 +99,14 @@ async def sweep(store: Store, k: int | str) -> dict[str, Any]:
     """One sweep of every flow of shop k, as the engine makes it; its calls by kind."""
     ctx = open_context(store, shop_name(k), **limits())
     try:
+        recorded = ctx.starweb.record_calls()
         t0 = time.perf_counter()
         report = await sweep_connection(ctx)
         seconds = time.perf_counter() - t0
         sw, vi = Counter(ctx.starweb.calls), Counter(ctx.visma.calls)
     finally:
         await ctx.aclose()
-    written = [key for key, n in sw.items() if split(Counter({key: 1}))["writes"] for _ in range(n)]
+    written = [key for key in recorded if split(Counter({key: 1}))["writes"]]
     return {
         "shop": k,
         "seconds": seconds,

@@ -30,9 +30,10 @@ async def full_check(e: CatalogEnv) -> tuple[set[int], int]:
     """One sweep of the flow with its full check due: the products whose variants it listed, writes."""
     e.configure(catalog_full_check_s=0)
     async with e.context() as ctx:
+        calls = ctx.starweb.record_calls()
         report = await ArticleExportFlow(ctx).sweep()
         assert not report.waiting, report.waiting
-        read = {int(m.group(1)) for k in ctx.starweb.calls if (m := VARIANT_LIST.match(k))}
+        read = {int(m.group(1)) for k in calls if (m := VARIANT_LIST.match(k))}
         return read, ctx.visma.write_calls
 
 

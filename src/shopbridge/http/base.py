@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,17 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
+_ID_SEGMENT = re.compile(
+    r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+
+
+def call_template(path: str) -> str:
+    """`path` with each id segment (digits, a GUID) as `{id}`: `products/12/variants` ->
+    `products/{id}/variants`."""
+    return "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
+
+
 class ApiClient:
     """Base for the Starweb and Visma clients. Subclasses set `service` and override the hooks."""
 
@@ -70,7 +82,9 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
-        self.calls: Counter[str] = Counter()  # "METHOD /path-template-ish" -> count, for benches
+        # "METHOD path" with ids as {id} -> count (bounded however many items a long run touches)
+        self.calls: Counter[str] = Counter()
+        self.recorded: list[str] | None = None  # "METHOD path" of each call, ids kept: `record_calls`
         self.server_date: datetime | None = None  # the server's clock, from its last answer's Date header
         self.stats = CallStats()  # this client's errors, 429s, retries, unreachable calls
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -218,7 +232,10 @@ class ApiClient:
         headers: dict[str, str],
     ) -> httpx.Response:
         started = time.perf_counter()
-        self.calls[f"{method} {path.split('?')[0]}"] += 1
+        plain = path.split("?")[0]
+        self.calls[f"{method} {call_template(plain)}"] += 1
+        if self.recorded is not None:
+            self.recorded.append(f"{method} {plain}")
         content = self.encode(json) if json is not None else None
         if content is not None:
             json, headers = None, {**headers, "Content-Type": "application/json"}
@@ -276,6 +293,12 @@ class ApiClient:
         return sum(
             n for key, n in self.calls.items() if not key.startswith("GET ") and not key.endswith("token")
         )
+
+    def record_calls(self) -> list[str]:
+        """From now on, note every call's method and path with its ids (for benches and tests: which
+        items were read or written); returns the list that fills."""
+        self.recorded = []
+        return self.recorded
 
     @property
     def total_calls(self) -> int:
