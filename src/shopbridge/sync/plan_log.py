@@ -71,21 +71,20 @@ class ActionLog:
                 action.kind, action.reason = "error", self._failed[index]
             yield index, action
 
-    def _pack(self, index: int, action: Action) -> tuple[Any, ...]:
+    def _pack(self, index: int, action: Action) -> bytes:
         head = (action.kind, action.key, action.label, action.reason, action.changes)
         run = action.run
         owner = getattr(getattr(run, "func", None), "__self__", None)
         if run is None:
-            return (*head, None)
+            return pickle.dumps((*head, None))
         if isinstance(run, partial) and owner is not None:
             stored = (*head, (self._owner(owner), run.func.__name__, run.args, run.keywords))
             try:
-                pickle.dumps(stored)
-                return stored
+                return pickle.dumps(stored)
             except (pickle.PicklingError, TypeError, AttributeError):
                 pass
         self._kept[index] = run
-        return (*head, KEPT)
+        return pickle.dumps((*head, KEPT))
 
     def _owner(self, owner: Any) -> int:
         for i, known in enumerate(self._owners):

@@ -18,14 +18,15 @@ CHUNK = 500  # items kept in memory before they go to the file; also the read-ba
 
 class Spool(Generic[T]):
     """An append-only sequence: `append`, `len`, iteration. `pack(index, item)` gives what the file
-    keeps of an item (picklable), `unpack(index, stored)` the item again (default: the item itself)."""
+    keeps of an item, pickled (default: the item pickled); `unpack(index, stored)` the item again from
+    that, unpickled (default: the item itself)."""
 
     def __init__(
         self,
-        pack: Callable[[int, T], Any] | None = None,
+        pack: Callable[[int, T], bytes] | None = None,
         unpack: Callable[[int, Any], T] | None = None,
     ) -> None:
-        self._pack = pack or (lambda _i, item: item)
+        self._pack = pack or (lambda _i, item: pickle.dumps(item))
         self._unpack = unpack or (lambda _i, stored: stored)
         self._buffer: list[T] = []  # the newest items, not in the file yet
         self._file: IO[bytes] | None = None
@@ -72,7 +73,7 @@ class Spool(Generic[T]):
             self._file = tempfile.TemporaryFile(prefix="shopbridge-spool-")  # noqa: SIM115
         self._file.seek(self._end)
         for item in self._buffer:
-            self._file.write(pickle.dumps(self._pack(self._filed, item)))
+            self._file.write(self._pack(self._filed, item))
             self._filed += 1
         self._end = self._file.tell()
         self._buffer = []
