@@ -199,7 +199,7 @@ class WorkerRuntime:
         # one context per connection in this process: two tasks for it here take turns
         lock = self._locks.setdefault(connection_id, asyncio.Lock())
         async with lock:
-            if connection_id not in set(self.sweeper.connections()):
+            if not ready_settings(self.store, only=int(connection_id)):
                 return SweepReport(connection_id)  # deleted, paused or not configured meanwhile
             return await self.sweeper.sweep(connection_id, hints)
 

@@ -143,15 +143,18 @@ def merged_settings(conn: Connection, root: Connection) -> ConnectionSettings:
     return ConnectionSettings.model_validate({**(root.settings or {}), **own})
 
 
-def ready_settings(store: Store) -> dict[str, ConnectionSettings]:
+def ready_settings(store: Store, *, only: int | None = None) -> dict[str, ConnectionSettings]:
     """Every connection that is configured on both sides and not paused (a further shop of a Visma
-    company uses the consent of the connection it joined), by id, with its effective settings.
+    company uses the consent of the connection it joined), by id, with its effective settings; with
+    `only`, that connection alone if it is ready.
 
     Two queries whatever the number of connections: the scheduler and the workers ask often."""
     conns = {c.id: c for c in store.connections.all()}
     kinds = store.secrets.kinds_by_connection()
     out: dict[str, ConnectionSettings] = {}
     for c in conns.values():
+        if only is not None and c.id != only:
+            continue
         root = conns.get(c.parent_id) if c.parent_id is not None else c
         if c.paused or root is None:
             continue
