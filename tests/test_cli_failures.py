@@ -142,6 +142,20 @@ CASES = [
     Case("db-kind", ("--db", "mysql://u@h/db", "init"), 2, ("unsupported database", "postgresql://")),
     Case("db-unreachable", ("--db", "postgresql://127.0.0.1:{dead}/x", "init"), 4, ("could not be reached",)),
     Case("db-missing", ("--db", "{pg}", "init"), 2, ("does not exist", "createdb")),
+    # -- the cluster's services: checked before a process starts, never retried in silence
+    Case(
+        "redis-unreachable",
+        ("scheduler", "--redis", "redis://127.0.0.1:{dead}/0"),
+        4,
+        ("Redis at 127.0.0.1", "could not be reached"),
+    ),
+    Case(
+        "broker-unreachable",
+        ("worker", "--broker", "amqp://guest:secret@127.0.0.1:{dead}//"),
+        4,
+        ("the broker at 127.0.0.1", "could not be reached"),
+    ),
+    Case("redis-url", ("web", "--redis", "notaurl"), 2, ("Redis URL is not usable",)),
     Case("data-dir-file", ("init",), 2, ("is a file",), prepare=_file_as_data_dir),
     Case(
         "key-garbled",

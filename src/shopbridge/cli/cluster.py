@@ -51,6 +51,35 @@ def _services(broker: str | None, redis: str | None) -> None:
         from shopbridge.engine.cluster import redis_url
 
         os.environ.setdefault("SHOPBRIDGE_REDIS_URL", redis_url())
+    _reachable()
+
+
+def _reachable() -> None:
+    """The broker and Redis answer, or one sentence and exit 4 (a wrong URL: exit 2)."""
+    from urllib.parse import urlsplit
+
+    from kombu import Connection
+
+    from shopbridge.engine.cluster import broker_url, redis_url
+    from shopbridge.http.ratelimit import redis_client
+
+    for what, url in (("Redis", redis_url()), ("the broker", broker_url())):
+        where = urlsplit(url).hostname or url  # never the password
+        try:
+            if what == "Redis":
+                redis_client(url).ping()
+            else:
+                with Connection(url, connect_timeout=5) as conn:
+                    conn.ensure_connection(max_retries=1)
+        except ValueError as exc:
+            raise fail(f"{what} URL is not usable: {exc}") from None
+        except Exception as exc:
+            port = urlsplit(url).port
+            raise fail(
+                f"{what} at {where}{f':{port}' if port else ''} could not be reached "
+                f"({type(exc).__name__}): start it or pass its URL",
+                EXIT_UNREACHABLE,
+            ) from None
 
 
 def _queue():
@@ -62,7 +91,9 @@ def _queue():
 
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Sweeps this process runs at once")] = 4,
-    timeout: Annotated[float, typer.Option(help="Seconds before a call to Starweb or Visma gives up")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(min=1.0, help="Seconds before a call to Starweb or Visma gives up")
+    ] = 30.0,
     broker: Annotated[str | None, BROKER_OPTION] = None,
     redis: Annotated[str | None, REDIS_OPTION] = None,
 ) -> None:
@@ -76,9 +107,9 @@ def worker(
 
 
 def scheduler(
-    tick: Annotated[float, typer.Option(help="Seconds between looks for due sweeps")] = 1.0,
+    tick: Annotated[float, typer.Option(min=0.1, help="Seconds between looks for due sweeps")] = 1.0,
     interval: Annotated[
-        float | None, typer.Option(help="Seconds between sweeps (default: per connection)")
+        float | None, typer.Option(min=1.0, help="Seconds between sweeps (default: per connection)")
     ] = None,
     broker: Annotated[str | None, BROKER_OPTION] = None,
     redis: Annotated[str | None, REDIS_OPTION] = None,
